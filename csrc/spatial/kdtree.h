@@ -61,52 +61,56 @@ struct KdTree {
 
   // pts: n points, AoS (x, y, z) in the accumulation type.
   void build(const A* pts, int64_t n, int leaf_size) {
-    std::vector<int32_t> order;
-    order.reserve(n);
+    std::vector<Pt> work;
+    work.reserve(n);
     special.clear();
     for (int64_t i = 0; i < n; ++i) {
-      if (finite3(pts[3 * i], pts[3 * i + 1], pts[3 * i + 2]))
-        order.push_back(static_cast<int32_t>(i));
+      const A* p = pts + 3 * i;
+      if (finite3(p[0], p[1], p[2]))
+        work.push_back({{p[0], p[1], p[2]}, static_cast<int32_t>(i)});
       else
         special.push_back(i);
     }
-    const int32_t m = static_cast<int32_t>(order.size());
+    const int32_t m = static_cast<int32_t>(work.size());
     nodes.clear();
     depth = 0;
     if (m > 0) {
-      nodes.reserve(2 * (m / std::max(1, leaf_size / 2)) + 2);
+      nodes.reserve(4 * (m / std::max(1, leaf_size)) + 2);
       nodes.emplace_back();
-      split(pts, order.data(), 0, 0, m, std::max(1, leaf_size), 1);
+      split(work.data(), 0, 0, m, std::max(1, leaf_size), 1);
     }
     x.resize(m);
     y.resize(m);
     z.resize(m);
     id.resize(m);
     for (int32_t j = 0; j < m; ++j) {
-      const int32_t i = order[j];
-      x[j] = pts[3 * i];
-      y[j] = pts[3 * i + 1];
-      z[j] = pts[3 * i + 2];
-      id[j] = i;
+      x[j] = work[j].c[0];
+      y[j] = work[j].c[1];
+      z[j] = work[j].c[2];
+      id[j] = work[j].id;
     }
   }
 
   bool empty() const { return nodes.empty(); }
 
  private:
-  void split(const A* pts, int32_t* order, int32_t node, int32_t b, int32_t e, int leaf_size,
-             int level) {
+  struct Pt {
+    A c[3];
+    int32_t id;
+  };
+
+  // Points are partitioned by value (not through an index array) so the build streams memory.
+  void split(Pt* w, int32_t node, int32_t b, int32_t e, int leaf_size, int level) {
     depth = std::max(depth, level);
-    A lo[3] = {pts[3 * order[b]], pts[3 * order[b] + 1], pts[3 * order[b] + 2]};
+    A lo[3] = {w[b].c[0], w[b].c[1], w[b].c[2]};
     A hi[3] = {lo[0], lo[1], lo[2]};
-    int32_t mn = order[b];
+    int32_t mn = w[b].id;
     for (int32_t j = b + 1; j < e; ++j) {
-      const A* p = pts + 3 * order[j];
       for (int a = 0; a < 3; ++a) {
-        lo[a] = std::min(lo[a], p[a]);
-        hi[a] = std::max(hi[a], p[a]);
+        lo[a] = std::min(lo[a], w[j].c[a]);
+        hi[a] = std::max(hi[a], w[j].c[a]);
       }
-      mn = std::min(mn, order[j]);
+      mn = std::min(mn, w[j].id);
     }
     {
       KdNode<A>& nd = nodes[node];
@@ -120,7 +124,7 @@ struct KdTree {
       nd.child = -1;
     }
     if (e - b <= leaf_size) {
-      std::sort(order + b, order + e);
+      std::sort(w + b, w + e, [](const Pt& p, const Pt& q) { return p.id < q.id; });
       return;
     }
     int axis = 0;
@@ -132,15 +136,14 @@ struct KdTree {
       }
     // Median split by count: depth stays log2(n) even for duplicated or degenerate clouds.
     const int32_t mid = b + (e - b) / 2;
-    std::nth_element(order + b, order + mid, order + e, [pts, axis](int32_t i, int32_t j) {
-      return pts[3 * i + axis] < pts[3 * j + axis];
-    });
+    std::nth_element(w + b, w + mid, w + e,
+                     [axis](const Pt& p, const Pt& q) { return p.c[axis] < q.c[axis]; });
     const int32_t child = static_cast<int32_t>(nodes.size());
     nodes[node].child = child;
     nodes.emplace_back();
     nodes.emplace_back();
-    split(pts, order, child, b, mid, leaf_size, level + 1);
-    split(pts, order, child + 1, mid, e, leaf_size, level + 1);
+    split(w, child, b, mid, leaf_size, level + 1);
+    split(w, child + 1, mid, e, leaf_size, level + 1);
   }
 };
 

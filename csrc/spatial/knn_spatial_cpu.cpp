@@ -60,10 +60,11 @@ void knn_impl(const A* qp, const A* rp, int64_t B, int64_t M, int64_t N, int k, 
   }
   std::vector<KdTree<A>> trees(B);
   at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) trees[b].build(rp + 3 * b * N, N, kLeaf);
+    for (int64_t b = b0; b < b1; ++b) trees[b].build(rp + 3 * b * N, N, getenv("RK_LEAF") ? atoi(getenv("RK_LEAF")) : kLeaf);
   });
   const A inf = std::numeric_limits<A>::infinity();
   at::parallel_for(0, B * chunks, 1, [&](int64_t t0, int64_t t1) {
+    KnnScratch<A> scratch;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / chunks, m0 = (t % chunks) * kChunk, m1 = std::min(M, m0 + kChunk);
       const KdTree<A>& tree = trees[b];
@@ -76,8 +77,7 @@ void knn_impl(const A* qp, const A* rp, int64_t B, int64_t M, int64_t N, int k, 
           knn_brute_one(q[0], q[1], q[2], ref, N, k, dist, idx);
           continue;
         }
-        topk_init(dist, idx, k);
-        knn_search(tree, q[0], q[1], q[2], k, dist, idx);
+        knn_search(tree, q[0], q[1], q[2], k, dist, idx, scratch);
         // Non-finite reference points sit at +inf (or NaN, read as +inf): they matter only
         // while the list still holds +inf entries.
         if (!(dist[k - 1] < inf))

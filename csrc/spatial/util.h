@@ -15,6 +15,8 @@ inline void check_cloud(const at::Tensor& t, const char* name) {
   TORCH_CHECK_TYPE(at::isFloatingType(t.scalar_type()), name,
                    " must be a floating tensor (float16/bfloat16/float32/float64), got ",
                    t.scalar_type());
+  TORCH_CHECK_VALUE(t.size(1) < (int64_t(1) << 31), name,
+                    " may hold at most 2^31 - 1 points per cloud, got ", t.size(1));
   TORCH_CHECK_VALUE(t.device().is_cpu(), name, " must be a CPU tensor, got ", t.device());
 }
 

@@ -1,0 +1,249 @@
+"""Exactness of the spatial CPU kernels (kd-tree kNN / Chamfer, bucket FPS) against the oracle.
+
+The private ops ``torch.ops.recon._{knn,chamfer,fps}_{index,brute,spatial}`` (csrc/spatial/) must
+return exactly what ``recon.ops.reference`` returns: same indices, same tie rule, bit-identical
+distances, on every cloud shape that stresses the pruning bounds.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from recon.ops import reference as R
+
+try:
+    import recon._C  # noqa: F401
+
+    HAVE_EXT = hasattr(torch.ops.recon, "_knn_index")
+except ImportError:  # pragma: no cover - depends on the build
+    HAVE_EXT = False
+
+pytestmark = pytest.mark.skipif(
+    not HAVE_EXT, reason="recon._C is not built (python setup.py build_ext --inplace)"
+)
+ops = torch.ops.recon if HAVE_EXT else None
+
+
+def cloud(kind: str, B: int, N: int, seed: int, dtype=torch.float64) -> torch.Tensor:
+    """Point clouds that stress pruning bounds and tie rules."""
+    g = torch.Generator().manual_seed(seed)
+    if kind == "uniform":
+        p = torch.rand(B, N, 3, generator=g)
+    elif kind == "clustered":  # tight blobs far apart: very unbalanced boxes
+        centers = torch.rand(B, 4, 3, generator=g) * 10
+        which = torch.randint(0, 4, (B, N), generator=g)
+        p = centers.gather(1, which[..., None].expand(-1, -1, 3)) + 1e-3 * torch.randn(B, N, 3, generator=g)
+    elif kind == "planar":  # all z equal: zero extent on one axis
+        p = torch.rand(B, N, 3, generator=g)
+        p[..., 2] = 0.25
+    elif kind == "line":  # zero extent on two axes
+        t = torch.rand(B, N, 1, generator=g)
+        p = torch.cat([t, 2 * t, -t], dim=-1)
+    elif kind == "lattice":  # integer grid: exact distance ties across cell boundaries everywhere
+        p = torch.randint(0, 5, (B, N, 3), generator=g).double()
+    elif kind == "duplicated":  # few distinct points, each repeated many times
+        base = torch.rand(B, 7, 3, generator=g)
+        p = base[:, torch.randint(0, 7, (N,), generator=g)]
+    elif kind == "identical":
+        p = torch.full((B, N, 3), 0.5)
+    elif kind == "large":  # 1e4 offset: float32 rounding far coarser than the point spacing
+        p = 1e4 + torch.rand(B, N, 3, generator=g) * 3
+    elif kind == "huge_range":
+        p = (torch.rand(B, N, 3, generator=g) - 0.5) * 2e4
+    else:
+        raise ValueError(kind)
+    return p.to(dtype)
+
+
+KINDS = ["uniform", "clustered", "planar", "line", "lattice", "duplicated", "identical", "large", "huge_range"]
+DTYPES = [torch.float64, torch.float32, torch.float16, torch.bfloat16]
+
+
+def assert_same(got, want):
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        # equal_nan: bit-identical values including the NaN positions
+        assert torch.equal(g, w) or (g.is_floating_point() and torch.allclose(g, w, rtol=0, atol=0, equal_nan=True))
+
+
+def queries(kind, B, M, seed, dtype):
+    # Half of the queries are reference points themselves (distance-0 ties), half fresh ones.
+    q = cloud(kind, B, M, seed + 1000, dtype)
+    return q
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_knn_exact(kind, dtype):
+    B, M, N = 2, 150, 700
+    ref = cloud(kind, B, N, 1, dtype)
+    q = torch.cat([cloud(kind, B, M, 2, dtype), ref[:, ::9]], dim=1)
+    for k in (1, 5, 40):
+        want = R.knn(q, ref, k)
+        assert_same(ops._knn_index(q, ref, k), want)
+        assert_same(ops._knn_brute(q, ref, k), want)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "lattice", "identical"])
+def test_knn_k_equals_n_and_tiny(kind):
+    for N in (1, 2, 33, 130):
+        ref = cloud(kind, 2, N, 3)
+        q = cloud(kind, 2, 17, 4)
+        for k in {1, N}:
+            want = R.knn(q, ref, k)
+            assert_same(ops._knn_index(q, ref, k), want)
+            assert_same(ops._knn_brute(q, ref, k), want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_knn_dtypes(dtype):
+    ref = cloud("uniform", 2, 500, 5, dtype)
+    q = cloud("uniform", 2, 60, 6, dtype)
+    want = R.knn(q, ref, 8)
+    for op in (ops._knn_index, ops._knn_brute, ops._knn_spatial):
+        assert_same(op(q, ref, 8), want)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_chamfer_exact(kind, dtype):
+    x = cloud(kind, 2, 600, 7, dtype)
+    y = cloud(kind, 2, 450, 8, dtype)
+    y = torch.cat([y, x[:, ::11]], dim=1)  # shared points: distance-0 ties
+    want = R.chamfer_distance(x, y)
+    assert_same(ops._chamfer_index_forward(x, y), want)
+    assert_same(ops._chamfer_brute_forward(x, y), want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_chamfer_dtypes(dtype):
+    x = cloud("clustered", 3, 300, 9, dtype)
+    y = cloud("clustered", 3, 200, 10, dtype)
+    want = R.chamfer_distance(x, y)
+    for op in (ops._chamfer_index_forward, ops._chamfer_brute_forward, ops._chamfer_spatial_forward):
+        assert_same(op(x, y), want)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fps_exact(kind, dtype):
+    p = cloud(kind, 2, 900, 11, dtype)
+    for start in (0, 517):
+        want = R.furthest_point_sample(p, 120, start)
+        assert torch.equal(ops._fps_bucket(p, 120, start), want)
+        assert torch.equal(ops._fps_brute(p, 120, start), want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fps_dtypes_and_npoint_n(dtype):
+    p = cloud("uniform", 2, 300, 12, dtype)
+    for npoint in (1, 300):
+        want = R.furthest_point_sample(p, npoint, 3)
+        for op in (ops._fps_bucket, ops._fps_brute, ops._fps_spatial):
+            assert torch.equal(op(p, npoint, 3), want)
+
+
+def with_nonfinite(p: torch.Tensor, seed: int) -> torch.Tensor:
+    p = p.clone()
+    g = torch.Generator().manual_seed(seed)
+    rows = torch.randperm(p.shape[1], generator=g)[:6]
+    p[0, rows[0], 1] = float("nan")
+    p[0, rows[1]] = float("nan")
+    p[1, rows[2], 0] = float("inf")
+    p[1, rows[3], 2] = float("-inf")
+    p[1, rows[4], 1] = float("nan")
+    return p
+
+
+def test_nan_and_inf_points():
+    ref = with_nonfinite(cloud("uniform", 2, 400, 13), 1)
+    q = with_nonfinite(cloud("uniform", 2, 90, 14), 2)
+    for k in (1, 6, 400):
+        want = R.knn(q, ref, k)
+        assert_same(ops._knn_index(q, ref, k), want)
+        assert_same(ops._knn_brute(q, ref, k), want)
+    want = R.chamfer_distance(q, ref)
+    assert_same(ops._chamfer_index_forward(q, ref), want)
+    assert_same(ops._chamfer_brute_forward(q, ref), want)
+    for start in (0, 5):
+        want = R.furthest_point_sample(ref, 60, start)
+        assert torch.equal(ops._fps_bucket(ref, 60, start), want)
+        assert torch.equal(ops._fps_brute(ref, 60, start), want)
+
+
+def test_nan_start_point_and_all_nan():
+    p = cloud("uniform", 1, 300, 15)
+    p[0, 0] = float("nan")  # FPS starting at a NaN point: every running distance becomes NaN
+    want = R.furthest_point_sample(p, 20, 0)
+    assert torch.equal(ops._fps_bucket(p, 20, 0), want)
+    allnan = torch.full((1, 50, 3), float("nan"), dtype=torch.float64)
+    q = cloud("uniform", 1, 10, 16)
+    assert_same(ops._knn_index(q, allnan, 3), R.knn(q, allnan, 3))
+    assert_same(ops._chamfer_index_forward(q, allnan), R.chamfer_distance(q, allnan))
+    assert torch.equal(ops._fps_bucket(allnan, 5, 2), R.furthest_point_sample(allnan, 5, 2))
+
+
+def test_batch_sizes_zero_and_one():
+    for B in (0, 1):
+        ref = cloud("uniform", B, 300, 17)
+        q = cloud("uniform", B, 40, 18)
+        assert_same(ops._knn_index(q, ref, 4), R.knn(q, ref, 4))
+        assert ops._chamfer_index_forward(q, ref)[0].shape == (B, 40)
+        assert ops._fps_bucket(ref, 10, 0).shape == (B, 10)
+        if B:
+            assert_same(ops._chamfer_index_forward(q, ref), R.chamfer_distance(q, ref))
+            assert torch.equal(ops._fps_bucket(ref, 10, 0), R.furthest_point_sample(ref, 10, 0))
+
+
+def test_cost_model_branches():
+    prefers = ops._spatial_prefers_index
+    # Small clouds (the 32-point groups of the reconstruction loss): brute force.
+    assert not prefers("knn", 32, 64, 128, 32)
+    assert not prefers("chamfer", 832, 32, 32, 0)
+    assert not prefers("fps", 32, 1024, 1024, 64)
+    assert not prefers("knn", 2, 512, 512, 256)  # k close to N: every leaf is visited anyway
+    # Large clouds: the index.
+    assert prefers("knn", 32, 1024, 8192, 32)
+    assert prefers("chamfer", 32, 2048, 2048, 0)
+    assert prefers("chamfer", 4, 16384, 16384, 0)
+    assert prefers("fps", 32, 8192, 8192, 1024)
+    with pytest.raises(ValueError, match="op must be one of"):
+        prefers("sort", 1, 1, 1, 1)
+    # Both sides of every model give the oracle's answer through the auto-dispatching ops.
+    for M, N, k in ((20, 100, 4), (300, 2000, 8)):
+        q, ref = cloud("lattice", 1, M, 19), cloud("lattice", 1, N, 20)
+        assert_same(ops._knn_spatial(q, ref, k), R.knn(q, ref, k))
+    for n in (32, 800):
+        x, y = cloud("lattice", 2, n, 21), cloud("lattice", 2, n, 22)
+        assert_same(ops._chamfer_spatial_forward(x, y), R.chamfer_distance(x, y))
+    for n, npoint in ((500, 40), (2100, 40)):
+        p = cloud("lattice", 1, n, 23)
+        assert torch.equal(ops._fps_spatial(p, npoint, 0), R.furthest_point_sample(p, npoint, 0))
+
+
+def test_non_contiguous_inputs():
+    ref = cloud("uniform", 2, 400, 24).transpose(0, 1).contiguous().transpose(0, 1)
+    q = cloud("uniform", 4, 50, 25)[::2]
+    assert not ref.is_contiguous() and not q.is_contiguous()
+    assert_same(ops._knn_index(q, ref, 5), R.knn(q, ref, 5))
+    assert_same(ops._chamfer_index_forward(q, ref), R.chamfer_distance(q, ref))
+    assert torch.equal(ops._fps_bucket(ref, 30, 1), R.furthest_point_sample(ref, 30, 1))
+
+
+def test_bad_inputs_raise():
+    p = cloud("uniform", 2, 50, 26)
+    with pytest.raises(ValueError, match="k must satisfy"):
+        ops._knn_index(p, p, 51)
+    with pytest.raises(ValueError, match="k must satisfy"):
+        ops._knn_index(p, p, 0)
+    with pytest.raises(ValueError, match=r"shape \(B, N, 3\)"):
+        ops._knn_index(p[..., :2], p, 1)
+    with pytest.raises(ValueError, match="same batch size"):
+        ops._chamfer_index_forward(p, p[:1])
+    with pytest.raises(TypeError, match="floating"):
+        ops._fps_bucket(p.long(), 3, 0)
+    with pytest.raises(ValueError, match="npoint"):
+        ops._fps_bucket(p, 51, 0)
+    with pytest.raises(ValueError, match="start_idx"):
+        ops._fps_bucket(p, 5, 50)
