@@ -88,9 +88,9 @@ void chamfer_index(const A* xp, const A* yp, int64_t B, int64_t N, int64_t M, A*
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / 2;
       if (t % 2 == 0)
-        tx[b].build(xp + 3 * b * N, N, getenv("RC_LEAF") ? atoi(getenv("RC_LEAF")) : kLeaf);
+        tx[b].build(xp + 3 * b * N, N, kLeaf);
       else
-        ty[b].build(yp + 3 * b * M, M, getenv("RC_LEAF") ? atoi(getenv("RC_LEAF")) : kLeaf);
+        ty[b].build(yp + 3 * b * M, M, kLeaf);
     }
   });
   const int64_t cx = (N + kChunk - 1) / kChunk, cy = (M + kChunk - 1) / kChunk;

@@ -8,8 +8,9 @@
 // so fl-bound <= fl-distance.  No epsilon is needed, and none is used.
 //
 // Searches prune a node only when it provably cannot change the answer under the (distance,
-// index) order of closer(): bound > worst, or bound == worst and every index in the node is above
-// the worst index (min_id).  Ties at a cell boundary are therefore always visited.
+// index) order of closer(): (bound, min_id) > the current worst (distance, index), i.e. bound >
+// worst, or bound == worst and every index in the node is above the worst index.  Ties at a cell
+// boundary are therefore always visited (search.h).
 //
 // Points with a non-finite coordinate never enter the tree: their distance to every finite query
 // is NaN or +inf, so the kernels treat them on the side (`special`), in index order.
@@ -146,14 +147,6 @@ struct KdTree {
     split(w, child + 1, mid, e, leaf_size, level + 1);
   }
 };
-
-// Prune test shared by kNN and Chamfer: can a node with lower bound `bound` and smallest index
-// `min_id` hold a candidate strictly before (worst, worst_id)?  NaN never reaches here (finite
-// queries against finite boxes).
-template <typename A>
-inline bool cannot_improve(A bound, int64_t min_id, A worst, int64_t worst_id) {
-  return bound > worst || (bound == worst && min_id > worst_id);
-}
 
 }  // namespace spatial
 }  // namespace recon

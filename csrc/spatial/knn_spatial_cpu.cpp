@@ -60,7 +60,7 @@ void knn_impl(const A* qp, const A* rp, int64_t B, int64_t M, int64_t N, int k, 
   }
   std::vector<KdTree<A>> trees(B);
   at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) trees[b].build(rp + 3 * b * N, N, getenv("RK_LEAF") ? atoi(getenv("RK_LEAF")) : kLeaf);
+    for (int64_t b = b0; b < b1; ++b) trees[b].build(rp + 3 * b * N, N, kLeaf);
   });
   const A inf = std::numeric_limits<A>::infinity();
   at::parallel_for(0, B * chunks, 1, [&](int64_t t0, int64_t t1) {
