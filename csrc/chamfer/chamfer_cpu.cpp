@@ -19,6 +19,7 @@
 #include "common/checks.h"
 #include "common/cpu_utils.h"
 #include "common/geometry.h"
+#include "common/simd.h"
 
 namespace recon {
 namespace cpu {
@@ -28,23 +29,29 @@ namespace cpu {
 template <typename A>
 RECON_ALWAYS_INLINE int64_t nearest_impl(const A* __restrict x, const A* __restrict y,
                                          const A* __restrict z, int64_t n, A qx, A qy, A qz) {
-  using I = std::conditional_t<sizeof(A) == 4, int32_t, int64_t>;
-  constexpr int L = 16;
+  using S = simd::Vec<A>;
+  using V = typename S::V;
+  using M = typename S::M;
+  constexpr int W = S::W;
   constexpr A kInf = std::numeric_limits<A>::infinity();
-  A best[L];
-  I bidx[L];
-  for (int l = 0; l < L; ++l) {
-    best[l] = kInf;
-    bidx[l] = 0;
-  }
+  const V vx = simd::splat<V>(qx), vy = simd::splat<V>(qy), vz = simd::splat<V>(qz);
+  V best0 = simd::splat<V>(kInf), best1 = best0;
+  M bidx0 = simd::iota<M>(0) * 0, bidx1 = bidx0;
+  M j0 = simd::iota<M>(0), j1 = simd::iota<M>(W);
+  const M step = bidx0 + 2 * W;
   int64_t j = 0;
-  for (; j + L <= n; j += L) {
-    for (int l = 0; l < L; ++l) {
-      const A d = nan_as_inf(sq_dist3(qx, qy, qz, x[j + l], y[j + l], z[j + l]));
-      const bool w = d < best[l];
-      best[l] = w ? d : best[l];
-      bidx[l] = w ? static_cast<I>(j + l) : bidx[l];
-    }
+  for (; j + 2 * W <= n; j += 2 * W) {
+    const V d0 = simd::nan_as_inf(
+        sq_dist3(vx, vy, vz, simd::load<V>(x + j), simd::load<V>(y + j), simd::load<V>(z + j)));
+    const V d1 = simd::nan_as_inf(sq_dist3(vx, vy, vz, simd::load<V>(x + j + W),
+                                           simd::load<V>(y + j + W), simd::load<V>(z + j + W)));
+    const M w0 = d0 < best0, w1 = d1 < best1;  // equal distances keep the earlier index
+    best0 = w0 ? d0 : best0;
+    bidx0 = w0 ? j0 : bidx0;
+    best1 = w1 ? d1 : best1;
+    bidx1 = w1 ? j1 : bidx1;
+    j0 += step;
+    j1 += step;
   }
   A bd = kInf;
   int64_t bi = std::numeric_limits<int64_t>::max();
@@ -55,11 +62,11 @@ RECON_ALWAYS_INLINE int64_t nearest_impl(const A* __restrict x, const A* __restr
       bi = j;
     }
   }
-  for (int l = 0; l < L; ++l) {
-    if (best[l] < kInf && closer(best[l], static_cast<int64_t>(bidx[l]), bd, bi)) {
-      bd = best[l];
-      bi = bidx[l];
-    }
+  for (int l = 0; l < W; ++l) {
+    const A k0 = best0[l], k1 = best1[l];
+    const int64_t i0 = bidx0[l], i1 = bidx1[l];
+    if (k0 < kInf && closer(k0, i0, bd, bi)) bd = k0, bi = i0;
+    if (k1 < kInf && closer(k1, i1, bd, bi)) bd = k1, bi = i1;
   }
   return bd < kInf ? bi : 0;  // all +inf: the first minimum is index 0
 }

@@ -16,6 +16,7 @@
 #include "common/checks.h"
 #include "common/cpu_utils.h"
 #include "common/geometry.h"
+#include "common/simd.h"
 #include "fps/fps.h"
 
 namespace recon {
@@ -31,24 +32,34 @@ template <typename A>
 RECON_ALWAYS_INLINE FpsBest<A> fps_step_impl(const A* __restrict x, const A* __restrict y,
                                              const A* __restrict z, A* __restrict mind,
                                              int64_t begin, int64_t end, A cx, A cy, A cz) {
-  using I = std::conditional_t<sizeof(A) == 4, int32_t, int64_t>;
-  constexpr int L = 16;
+  using S = simd::Vec<A>;
+  using V = typename S::V;
+  using M = typename S::M;
+  constexpr int W = S::W;
   constexpr A kNegInf = -std::numeric_limits<A>::infinity();
-  A best[L];
-  I bidx[L];
-  for (int l = 0; l < L; ++l) {
-    best[l] = kNegInf;
-    bidx[l] = 0;
-  }
+  const V vx = simd::splat<V>(cx), vy = simd::splat<V>(cy), vz = simd::splat<V>(cz);
+  // Two independent accumulators (2W lanes) hide the latency of the compare/blend chain.
+  V best0 = simd::splat<V>(kNegInf), best1 = best0;
+  M bidx0 = simd::iota<M>(0) * 0, bidx1 = bidx0;
+  M j0 = simd::iota<M>(begin), j1 = simd::iota<M>(begin + W);
+  const M step = bidx0 + 2 * W;
   int64_t j = begin;
-  for (; j + L <= end; j += L) {
-    for (int l = 0; l < L; ++l) {
-      const A m = fps_min(mind[j + l], sq_dist3(x[j + l], y[j + l], z[j + l], cx, cy, cz));
-      mind[j + l] = m;
-      const bool w = m > best[l];  // NaN never wins; equal keys keep the earlier index
-      best[l] = w ? m : best[l];
-      bidx[l] = w ? static_cast<I>(j + l) : bidx[l];
-    }
+  for (; j + 2 * W <= end; j += 2 * W) {
+    const V d0 = sq_dist3(simd::load<V>(x + j), simd::load<V>(y + j), simd::load<V>(z + j), vx, vy, vz);
+    const V d1 = sq_dist3(simd::load<V>(x + j + W), simd::load<V>(y + j + W), simd::load<V>(z + j + W),
+                          vx, vy, vz);
+    V m0 = simd::load<V>(mind + j), m1 = simd::load<V>(mind + j + W);
+    m0 = ((d0 < m0) | (d0 != d0)) ? d0 : m0;  // fps_min, lane-wise: NaN propagates
+    m1 = ((d1 < m1) | (d1 != d1)) ? d1 : m1;
+    simd::store(mind + j, m0);
+    simd::store(mind + j + W, m1);
+    const M w0 = m0 > best0, w1 = m1 > best1;  // NaN never wins; equal keys keep the earlier index
+    best0 = w0 ? m0 : best0;
+    bidx0 = w0 ? j0 : bidx0;
+    best1 = w1 ? m1 : best1;
+    bidx1 = w1 ? j1 : bidx1;
+    j0 += step;
+    j1 += step;
   }
   FpsBest<A> r{kNegInf, -1};
   for (; j < end; ++j) {
@@ -56,10 +67,11 @@ RECON_ALWAYS_INLINE FpsBest<A> fps_step_impl(const A* __restrict x, const A* __r
     mind[j] = m;
     if (m > kNegInf && fps_better(m, j, r.key, r.idx)) r = {m, j};
   }
-  for (int l = 0; l < L; ++l) {
-    if (best[l] > kNegInf && fps_better(best[l], static_cast<int64_t>(bidx[l]), r.key, r.idx)) {
-      r = {best[l], static_cast<int64_t>(bidx[l])};
-    }
+  for (int l = 0; l < W; ++l) {
+    const A k0 = best0[l], k1 = best1[l];
+    const int64_t i0 = bidx0[l], i1 = bidx1[l];
+    if (k0 > kNegInf && fps_better(k0, i0, r.key, r.idx)) r = {k0, i0};
+    if (k1 > kNegInf && fps_better(k1, i1, r.key, r.idx)) r = {k1, i1};
   }
   return r;
 }
