@@ -13,7 +13,8 @@ def knn(query: torch.Tensor, ref: torch.Tensor, k: int) -> tuple[torch.Tensor, t
     """The ``k`` nearest reference points of every query point (exact, brute force).
 
     Args:
-        query: ``(B, M, 3)`` query points, float16 / bfloat16 / float32 / float64, cpu or cuda.
+        query: ``(B, M, 3)`` query points, float16 / bfloat16 / float32 / float64, cpu or cuda;
+            ``M >= 1``.
         ref: ``(B, N, 3)`` reference points, same dtype, device and ``B``; ``N >= 1``.
         k: number of neighbours, ``1 <= k <= N``.
 
@@ -21,7 +22,7 @@ def knn(query: torch.Tensor, ref: torch.Tensor, k: int) -> tuple[torch.Tensor, t
         ``dist2`` ``(B, M, k)``: squared L2 distances ``(dx*dx + dy*dy) + dz*dz`` in the input
         dtype (computed in float32 for half types), ascending; differentiable in ``query`` and
         ``ref``. ``idx`` ``(B, M, k)`` int64 indices into ``N``; equal distances are ordered by
-        index (lower first). ``B == 0`` or ``M == 0`` gives empty tensors.
+        index (lower first). ``B == 0`` gives empty tensors.
 
     NaN: a distance involving a NaN coordinate counts as ``+inf``: a NaN reference point comes
     after every finite one (in index order among the ``+inf``), and its ``dist2`` is ``inf``.

@@ -35,6 +35,7 @@ CASES = [
     ("knn: integer points", lambda: knn(Q.int(), P.int(), 2), TypeError, "query must be float16"),
     ("knn: dtype mismatch", lambda: knn(Q.double(), P, 2), TypeError, "query and ref must have the same dtype"),
     ("knn: batch mismatch", lambda: knn(Q[:1], P, 2), ValueError, "query and ref must have the same batch size"),
+    ("knn: no queries", lambda: knn(torch.zeros(2, 0, 3), P, 1), ValueError, "query must hold at least one point"),
     ("knn: empty ref", lambda: knn(Q, torch.zeros(2, 0, 3), 1), ValueError, "ref must hold at least one point"),
     # chamfer
     ("chamfer: x rank", lambda: chamfer_distance(P.reshape(-1), Q), ValueError, r"x must have shape \(B, N, 3\)"),
