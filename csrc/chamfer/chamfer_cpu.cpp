@@ -125,6 +125,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> chamfer_forward_cpu(c
   RECON_CHECK_SAME(x, y);
   const int64_t B = x.size(0), N = x.size(1), M = y.size(1);
   TORCH_CHECK(B == 0 || (N > 0 && M > 0), "chamfer_forward needs N > 0 and M > 0, got N=", N, ", M=", M);
+  // SIMD lanes carry float indices as int32.
+  TORCH_CHECK(N < std::numeric_limits<int32_t>::max() && M < std::numeric_limits<int32_t>::max(),
+              "chamfer_forward needs fewer than 2^31 points per cloud");
   at::Tensor d_xy = at::empty({B, N}, x.options());
   at::Tensor d_yx = at::empty({B, M}, y.options());
   at::Tensor i_xy = at::empty({B, N}, x.options().dtype(at::kLong));

@@ -8,6 +8,7 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <limits>
 #include <vector>
 
 #include "common/checks.h"
@@ -82,6 +83,7 @@ std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& query, const at::Te
   const int64_t B = query.size(0), M = query.size(1), N = ref.size(1);
   TORCH_CHECK(k >= 1 && k <= N, "k must be in [1, N=", N, "], got ", k);
   TORCH_CHECK(k <= std::numeric_limits<int>::max(), "k too large: ", k);
+  TORCH_CHECK(N < std::numeric_limits<int32_t>::max(), "ref must have < 2^31 points, got ", N);
   at::Tensor dist = at::empty({B, M, k}, query.options());
   at::Tensor idx = at::empty({B, M, k}, query.options().dtype(at::kLong));
   if (B == 0 || M == 0) return {dist, idx};

@@ -66,3 +66,12 @@ def test_nan_points_are_never_picked(device):
 def test_empty_batch(device):
     out = furthest_point_sample(torch.zeros(0, 10, 3, device=device), 4)
     assert out.shape == (0, 4) and out.dtype == torch.int64
+
+
+def test_nan_start_point(device):
+    # Every distance to a NaN start is NaN, so no point can win: index 0 for the rest.
+    xyz = cloud(1, 20, device=device, seed=2)
+    xyz[0, 5, 2] = float("nan")
+    got = furthest_point_sample(xyz, 4, start_idx=5)
+    assert got.tolist() == [[5, 0, 0, 0]]
+    assert_same(got, reference.furthest_point_sample(xyz, 4, start_idx=5))
