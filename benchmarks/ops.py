@@ -286,6 +286,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-baseline-gb", type=float, default=2.0,
                    help="skip dense baselines whose distance matrix would exceed this")
     p.add_argument("--only", default=None, help="comma list of ops to run: fps, knn, chamfer")
+    p.add_argument("--impls", default=None,
+                   help="comma list of implementations to time (e.g. recon,fpsample); default all")
     args = p.parse_args(argv)
 
     shapes = QUICK if args.quick else FULL
@@ -314,6 +316,8 @@ def main(argv=None) -> int:
                 for name, why in skip.items():
                     skipped.setdefault(f"{op} | {case} | {name}", why)
                 times = {}
+                if args.impls:
+                    impls = {k: v for k, v in impls.items() if k in args.impls.split(",")}
                 for name, fn in impls.items():
                     t, n = timeit(fn, device, repeats, args.slow)
                     times[name] = (t, n)
