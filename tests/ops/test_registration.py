@@ -104,7 +104,9 @@ print(json.dumps({"warnings": len(fallback), "message": str(fallback[0].message)
 
 
 def _run(code: str, **env) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), **env}
+    full_env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    full_env["RECON_REQUIRE_EXTENSION"] = "0"  # CI may set it for the parent; the child opts in itself
+    full_env.update(env)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env, timeout=120)
 
 
