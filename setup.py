@@ -130,14 +130,14 @@ def _extensions():
     opt = ["-O0", "-g"] if debug else ["-O3"]
     # No -ffast-math: the kernels rely on NaN comparisons and on IEEE rounding identical to the
     # reference; -ffp-contract=off keeps the compiler from fusing the distance into an FMA.
-    cxx = opt + ["-std=c++17", "-ffp-contract=off", "-fopenmp"]
+    cxx = opt + ["-std=c++20", "-ffp-contract=off", "-fopenmp"]
     sources = sorted(glob.glob(os.path.join("csrc", "**", "*.cpp"), recursive=True))
     define_macros = [("Py_LIMITED_API", "0x03090000")]
     extra = {"cxx": cxx}
     if with_cuda:
         sources += sorted(glob.glob(os.path.join("csrc", "**", "*.cu"), recursive=True))
         define_macros.append(("WITH_CUDA", None))
-        nvcc = opt + ["-std=c++17", "--expt-relaxed-constexpr", "-lineinfo"]
+        nvcc = opt + ["-std=c++20", "--expt-relaxed-constexpr", "-lineinfo"]
         nvcc += os.environ.get("NVCC_FLAGS", "").split()
         extra["nvcc"] = nvcc
         ext_cls = cpp_extension.CUDAExtension
