@@ -3,9 +3,11 @@
 // Forward: one launch per direction.  One thread per point of the source cloud; the target
 // cloud is staged through shared memory one tile of blockDim.x points at a time (the block's
 // threads all belong to one cloud) and scanned in index order, keeping the first minimum
-// under `closer` (NaN distances as +inf).  The returned distance is recomputed from the chosen
-// pair, as the reference does: it is the minimum itself, except for a point whose distances
-// are all NaN, which gets index 0 and that pair's (NaN) distance.
+// under `closer` (NaN distances as +inf).  When there are too few blocks to fill the GPU, the
+// target cloud is split into chunks scanned by separate blocks, and a second kernel merges the
+// chunk minima under the same order (exact: the order is total).  The returned distance is
+// recomputed from the chosen pair, as the reference does: it is the minimum itself, except for
+// a point whose distances are all NaN, which gets index 0 and that pair's (NaN) distance.
 //
 // Backward: one thread per point and direction.  The direct term (a point's own distance)
 // belongs to that thread alone; the term scattered onto the matched point of the other cloud
@@ -36,17 +38,37 @@ namespace {
 using cuda::kQueryBlock;
 constexpr int kNoIdx = std::numeric_limits<int>::max();
 constexpr int kBackwardBlock = 256;
+constexpr int kBlocksPerSM = 8;
+
+// Write the result for row `row`: index bi of the target cloud `d` and the distance of that
+// pair recomputed in the reference's arithmetic.
+template <typename scalar_t, typename A>
+__device__ __forceinline__ void write_nearest(const scalar_t* d, int bi, A px, A py, A pz,
+                                              int64_t row, scalar_t* out_dist, int64_t* out_idx) {
+  const scalar_t* q = d + 3 * static_cast<int64_t>(bi);
+  out_dist[row] = static_cast<scalar_t>(
+      sq_dist3(px, py, pz, static_cast<A>(q[0]), static_cast<A>(q[1]), static_cast<A>(q[2])));
+  out_idx[row] = bi;
+}
 
 // For each point of `src` (B, Ns, 3), its nearest point in `dst` (B, Nd, 3), Nd >= 1.
+// Block x = ((b * tiles_per_cloud + tile) * splits + split): `split` scans the target points
+// [split * chunk, (split + 1) * chunk).  With one split the result is written directly;
+// otherwise each split writes its (key, index) to part_* (row-major, `splits` per row) and
+// nearest_merge_kernel combines them.
 template <typename scalar_t>
 __global__ void __launch_bounds__(kQueryBlock)
     nearest_kernel(const scalar_t* __restrict__ src, const scalar_t* __restrict__ dst,
-                   scalar_t* __restrict__ out_dist, int64_t* __restrict__ out_idx, int Ns, int Nd,
-                   int64_t tiles_per_cloud) {
+                   scalar_t* __restrict__ out_dist, int64_t* __restrict__ out_idx,
+                   typename acc_type<scalar_t>::type* __restrict__ part_dist,
+                   int* __restrict__ part_idx, int Ns, int Nd, int64_t tiles_per_cloud,
+                   int splits, int chunk) {
   using A = typename acc_type<scalar_t>::type;
   __shared__ A sx[kQueryBlock], sy[kQueryBlock], sz[kQueryBlock];
-  const int64_t b = blockIdx.x / tiles_per_cloud;
-  const int64_t i = (blockIdx.x % tiles_per_cloud) * blockDim.x + threadIdx.x;
+  const int64_t blk = blockIdx.x / splits;
+  const int split = static_cast<int>(blockIdx.x % splits);
+  const int64_t b = blk / tiles_per_cloud;
+  const int64_t i = (blk % tiles_per_cloud) * blockDim.x + threadIdx.x;
   const bool active = i < Ns;
   const int64_t row = b * Ns + i;
   A px = A(0), py = A(0), pz = A(0);
@@ -58,8 +80,11 @@ __global__ void __launch_bounds__(kQueryBlock)
   A best = std::numeric_limits<A>::infinity();
   int bi = kNoIdx;
   const scalar_t* d = dst + b * Nd * 3;
-  for (int base = 0; base < Nd; base += blockDim.x) {
-    const int n = min(static_cast<int>(blockDim.x), Nd - base);
+  const int begin = split * chunk;  // < Nd: splits = ceil(Nd / chunk)
+  const int end =
+      static_cast<int>(min(static_cast<int64_t>(Nd), static_cast<int64_t>(begin) + chunk));
+  for (int base = begin; base < end; base += blockDim.x) {
+    const int n = min(static_cast<int>(blockDim.x), end - base);
     __syncthreads();  // the previous tile has been read by every thread
     if (static_cast<int>(threadIdx.x) < n) {
       const int64_t j = base + threadIdx.x;
@@ -78,13 +103,42 @@ __global__ void __launch_bounds__(kQueryBlock)
       }
     }
   }
-  if (active) {
-    // bi < Nd: the first candidate always beats the (+inf, sentinel) start.
-    const scalar_t* q = d + 3 * static_cast<int64_t>(bi);
-    out_dist[row] = static_cast<scalar_t>(sq_dist3(px, py, pz, static_cast<A>(q[0]),
-                                                   static_cast<A>(q[1]), static_cast<A>(q[2])));
-    out_idx[row] = bi;
+  if (!active) return;
+  // bi is a real index: the range is non-empty and its first point beats (+inf, sentinel).
+  if (splits == 1) {
+    write_nearest(d, bi, px, py, pz, row, out_dist, out_idx);
+  } else {
+    part_dist[row * splits + split] = best;
+    part_idx[row * splits + split] = bi;
   }
+}
+
+// Combines the per-split minima of each row under `closer`: a total order, so the result is
+// the minimum over the whole target cloud whatever the split.
+template <typename scalar_t>
+__global__ void __launch_bounds__(kQueryBlock)
+    nearest_merge_kernel(const scalar_t* __restrict__ src, const scalar_t* __restrict__ dst,
+                         const typename acc_type<scalar_t>::type* __restrict__ part_dist,
+                         const int* __restrict__ part_idx, scalar_t* __restrict__ out_dist,
+                         int64_t* __restrict__ out_idx, int64_t Ns, int Nd, int splits,
+                         int64_t rows) {
+  using A = typename acc_type<scalar_t>::type;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (row >= rows) return;
+  A best = std::numeric_limits<A>::infinity();
+  int bi = kNoIdx;
+  for (int s = 0; s < splits; ++s) {
+    const A pd = part_dist[row * splits + s];
+    const int pi = part_idx[row * splits + s];
+    if (closer<A>(pd, pi, best, bi)) {
+      best = pd;
+      bi = pi;
+    }
+  }
+  const A px = static_cast<A>(src[3 * row]);
+  const A py = static_cast<A>(src[3 * row + 1]);
+  const A pz = static_cast<A>(src[3 * row + 2]);
+  write_nearest(dst + (row / Ns) * Nd * 3, bi, px, py, pz, row, out_dist, out_idx);
 }
 
 // Gradient of d_src = |src_i - dst_idx[i]|^2 weighted by grad[i]: g_src[i] += v, g_dst[idx[i]] -= v
@@ -116,15 +170,42 @@ __global__ void __launch_bounds__(kBackwardBlock)
 }
 
 template <typename scalar_t>
-void launch_nearest(const scalar_t* src, const scalar_t* dst, scalar_t* out_dist,
-                    int64_t* out_idx, int64_t B, int64_t Ns, int64_t Nd, cudaStream_t stream) {
+void launch_nearest(const at::Tensor& src_t, const scalar_t* src, const scalar_t* dst,
+                    scalar_t* out_dist, int64_t* out_idx, int64_t B, int64_t Ns, int64_t Nd,
+                    cudaStream_t stream) {
+  using A = typename acc_type<scalar_t>::type;
   if (B == 0 || Ns == 0) return;
   // Small clouds (e.g. 32-point groups): blocks no larger than the cloud.
   const int threads = cuda::warp_round(Ns, kQueryBlock);
   const int64_t tiles = cuda::ceil_div(Ns, threads);
-  nearest_kernel<scalar_t><<<static_cast<unsigned>(B * tiles), threads, 0, stream>>>(
-      src, dst, out_dist, out_idx, static_cast<int>(Ns), static_cast<int>(Nd), tiles);
+  // Few large clouds leave most of the GPU idle with one block per tile of queries: split the
+  // target cloud too, into chunks of at least 4 tiles, until about kBlocksPerSM blocks per SM.
+  const int64_t want = static_cast<int64_t>(kBlocksPerSM) *
+                       at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+  int64_t splits = std::min(cuda::ceil_div(want, B * tiles), cuda::ceil_div(Nd, 4 * threads));
+  if (splits < 1) splits = 1;
+  const int64_t chunk =
+      std::min(cuda::ceil_div(cuda::ceil_div(Nd, splits), threads) * threads, Nd);
+  splits = cuda::ceil_div(Nd, chunk);
+  at::Tensor part_dist, part_idx;
+  if (splits > 1) {
+    part_dist = at::empty({B * Ns * splits},
+                          src_t.options().dtype(c10::CppTypeToScalarType<A>::value));
+    part_idx = at::empty({B * Ns * splits}, src_t.options().dtype(at::kInt));
+  }
+  nearest_kernel<scalar_t><<<static_cast<unsigned>(B * tiles * splits), threads, 0, stream>>>(
+      src, dst, out_dist, out_idx, splits > 1 ? part_dist.mutable_data_ptr<A>() : nullptr,
+      splits > 1 ? part_idx.mutable_data_ptr<int>() : nullptr, static_cast<int>(Ns),
+      static_cast<int>(Nd), tiles, static_cast<int>(splits), static_cast<int>(chunk));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
+  if (splits > 1) {
+    const int64_t rows = B * Ns;
+    nearest_merge_kernel<scalar_t>
+        <<<static_cast<unsigned>(cuda::ceil_div(rows, kQueryBlock)), kQueryBlock, 0, stream>>>(
+            src, dst, part_dist.const_data_ptr<A>(), part_idx.const_data_ptr<int>(), out_dist,
+            out_idx, Ns, static_cast<int>(Nd), static_cast<int>(splits), rows);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
 }
 
 template <typename scalar_t>
@@ -174,12 +255,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> chamfer_forward_cuda(
   at::Tensor idx_xy = at::empty({B, N}, x.options().dtype(at::kLong));
   at::Tensor idx_yx = at::empty({B, M}, x.options().dtype(at::kLong));
   cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "chamfer_forward_cuda", [&] {
+  const auto dtype = x.scalar_type();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "chamfer_forward_cuda", [&] {
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     const scalar_t* yp = y.const_data_ptr<scalar_t>();
-    launch_nearest<scalar_t>(xp, yp, d_xy.mutable_data_ptr<scalar_t>(),
+    launch_nearest<scalar_t>(x, xp, yp, d_xy.mutable_data_ptr<scalar_t>(),
                              idx_xy.mutable_data_ptr<int64_t>(), B, N, M, stream);
-    launch_nearest<scalar_t>(yp, xp, d_yx.mutable_data_ptr<scalar_t>(),
+    launch_nearest<scalar_t>(y, yp, xp, d_yx.mutable_data_ptr<scalar_t>(),
                              idx_yx.mutable_data_ptr<int64_t>(), B, M, N, stream);
   });
   return {d_xy, d_yx, idx_xy, idx_yx};
@@ -212,7 +294,8 @@ std::tuple<at::Tensor, at::Tensor> chamfer_backward_cuda(
   const at::Tensor gxy = grad_dxy.contiguous(), gyx = grad_dyx.contiguous();
   cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   at::Tensor grad_x, grad_y;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "chamfer_backward_cuda", [&] {
+  const auto dtype = x.scalar_type();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "chamfer_backward_cuda", [&] {
     using A = typename acc_type<scalar_t>::type;
     // Accumulate in A; for float/double these are the outputs themselves.
     const auto acc_opts = x.options().dtype(c10::CppTypeToScalarType<A>::value);

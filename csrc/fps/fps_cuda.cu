@@ -189,9 +189,11 @@ at::Tensor furthest_point_sample_cuda(const at::Tensor& xyz, int64_t npoint, int
   at::Tensor out = at::empty({B, npoint}, xyz.options().dtype(at::kLong));
   if (B == 0) return out;
   cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  const int n = static_cast<int>(N), np = static_cast<int>(npoint), st = static_cast<int>(start_idx);
+  const int n = static_cast<int>(N), np = static_cast<int>(npoint);
+  const int st = static_cast<int>(start_idx);
 
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, xyz.scalar_type(), "furthest_point_sample_cuda", [&] {
+  const auto dtype = xyz.scalar_type();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "furthest_point_sample_cuda", [&] {
     using A = typename acc_type<scalar_t>::type;
     const scalar_t* p = xyz.const_data_ptr<scalar_t>();
     int64_t* o = out.mutable_data_ptr<int64_t>();

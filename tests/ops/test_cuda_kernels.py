@@ -165,6 +165,20 @@ def test_knn_adversarial(dtype, kind, k):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("k", [1, 8, 64])
+def test_knn_split_reference(dtype, kind, k):
+    # 64 queries among 1025 points: the reference cloud is split across blocks (its last chunk
+    # holds a single point, fewer than k) and the chunks' lists merged.
+    q = _adversarial(kind, 2, 64, dtype, seed=13)
+    r = _adversarial(kind, 2, 1025, dtype, seed=14)
+    dist, idx = torch.ops.recon.knn(q, r, k)
+    rd, ri = ref.knn(q, r, k)
+    _same(idx, ri)
+    _same(dist, rd)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k", [1, 16, 64, 128])
 def test_knn_k_equals_n(dtype, k):
     q = _adversarial("duplicates", 3, 50, dtype, seed=5)
@@ -245,6 +259,16 @@ def test_chamfer_forward_random(dtype, B, N, M):
 def test_chamfer_forward_adversarial(dtype, kind):
     x = _adversarial(kind, 3, 300, dtype, seed=20)
     y = _adversarial(kind, 3, 170, dtype, seed=21)
+    _check_chamfer_forward(x, y)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_chamfer_forward_split_targets(dtype, kind):
+    # Few query tiles and a long target cloud: the target is split across blocks and the chunk
+    # minima merged; ties, NaN rows and all-identical clouds must still give the first minimum.
+    x = _adversarial(kind, 2, 600, dtype, seed=24)
+    y = _adversarial(kind, 2, 2100, dtype, seed=25)
     _check_chamfer_forward(x, y)
 
 
