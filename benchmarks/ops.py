@@ -1,6 +1,7 @@
 """Times recon.ops against its plain-PyTorch baselines and the peers that are installed.
 
     python benchmarks/ops.py                      # Point-MAE shapes, 1 thread and all threads, CPU (+ CUDA)
+    python benchmarks/ops.py --peers [--json P --plot PNG]   # vs the CPU kd-tree/FPS peers (benchmarks/peers.py)
     python benchmarks/ops.py --quick              # tiny shapes, seconds: a smoke test for CI
     python benchmarks/ops.py --json ops.json      # also write every measurement as JSON
 
@@ -276,6 +277,14 @@ def peak_memory(B: int, N: int, M: int, device: str, bwd: bool) -> dict:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--peers" in argv:  # the CPU spatial peers (issue #6): benchmarks/peers.py owns those options
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import peers
+
+        argv.remove("--peers")
+        peers.run(argv)
+        return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny shapes and few repeats (CI smoke test)")
     p.add_argument("--json", metavar="PATH", help="write all measurements to PATH")

@@ -18,6 +18,7 @@
 #include "common/geometry.h"
 #include "common/simd.h"
 #include "fps/fps.h"
+#include "spatial/spatial.h"
 
 namespace recon {
 namespace cpu {
@@ -140,6 +141,9 @@ at::Tensor furthest_point_sample_cpu(const at::Tensor& xyz, int64_t npoint, int6
   at::Tensor idx = at::empty({B, npoint}, xyz.options().dtype(at::kLong));
   if (B == 0 || npoint == 0) return idx;
   TORCH_CHECK(start_idx >= 0 && start_idx < N, "start_idx must be in [0, N=", N, "), got ", start_idx);
+  // Large clouds: exact bucket FPS with spatial pruning (csrc/spatial/), identical results.
+  if (spatial::fps_prefers_buckets(B, N, npoint))
+    return spatial::furthest_point_sample_cpu(xyz, npoint, start_idx, spatial::Path::kIndex);
   const at::Tensor soa = cpu::to_soa(xyz);  // (B, 3, N)
   const bool inner = B < at::get_num_threads() && N >= 32768;
   AT_DISPATCH_FLOATING_TYPES(soa.scalar_type(), "furthest_point_sample_cpu", [&] {

@@ -16,6 +16,7 @@
 #include "common/geometry.h"
 #include "common/simd.h"
 #include "knn/knn.h"
+#include "spatial/spatial.h"
 
 namespace recon {
 namespace cpu {
@@ -87,6 +88,8 @@ std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& query, const at::Te
   at::Tensor dist = at::empty({B, M, k}, query.options());
   at::Tensor idx = at::empty({B, M, k}, query.options().dtype(at::kLong));
   if (B == 0 || M == 0) return {dist, idx};
+  // Large clouds: the exact kd-tree search (csrc/spatial/), identical results, chosen by its cost model.
+  if (spatial::knn_prefers_index(B, M, N, k)) return spatial::knn_cpu(query, ref, k, spatial::Path::kIndex);
   const at::Tensor qs = cpu::to_soa(query), rs = cpu::to_soa(ref);
   const cpu::Chunking ch = cpu::chunk_queries(B, M);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, query.scalar_type(), "knn_cpu", [&] {
