@@ -247,3 +247,19 @@ def test_bad_inputs_raise():
         ops._fps_bucket(p, 51, 0)
     with pytest.raises(ValueError, match="start_idx"):
         ops._fps_bucket(p, 5, 50)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_public_cpu_ops_route_through_the_index(dtype):
+    """recon.ops' CPU kernels dispatch to the spatial paths above the cost model's thresholds."""
+    import recon.ops as rops
+
+    q, ref = cloud("lattice", 2, 64, 27, dtype), cloud("lattice", 2, 600, 28, dtype)
+    assert ops._spatial_prefers_index("knn", 2, 64, 600, 8)
+    assert_same(rops.knn(q, ref, 8), R.knn(q, ref, 8))
+    x, y = cloud("clustered", 2, 400, 29, dtype), cloud("clustered", 2, 300, 30, dtype)
+    assert ops._spatial_prefers_index("chamfer", 2, 400, 300, 0)
+    assert_same(rops.chamfer_distance(x, y), R.chamfer_distance(x, y))
+    p = cloud("uniform", 1, 2100, 31, dtype)
+    assert ops._spatial_prefers_index("fps", 1, 2100, 2100, 40)
+    assert torch.equal(rops.furthest_point_sample(p, 40, 7), R.furthest_point_sample(p, 40, 7))
