@@ -83,6 +83,20 @@ void nearest_range(const KdTree<A>& tq, const A* qpts, const KdTree<A>& tt, cons
 template <typename A>
 void chamfer_index(const A* xp, const A* yp, int64_t B, int64_t N, int64_t M, A* dxy, A* dyx,
                    int64_t* ixy, int64_t* iyx) {
+  if (B >= 2 * at::get_num_threads()) {
+    // Enough clouds for every thread: one parallel region, each cloud's trees built and queried
+    // while they are hot in cache, no barrier between building and querying.
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+      KdTree<A> tx, ty;
+      for (int64_t b = b0; b < b1; ++b) {
+        tx.build(xp + 3 * b * N, N, kLeaf);
+        ty.build(yp + 3 * b * M, M, kLeaf);
+        nearest_range(tx, xp + 3 * b * N, ty, yp + 3 * b * M, M, 0, N, dxy + b * N, ixy + b * N);
+        nearest_range(ty, yp + 3 * b * M, tx, xp + 3 * b * N, N, 0, M, dyx + b * M, iyx + b * M);
+      }
+    });
+    return;
+  }
   std::vector<KdTree<A>> tx(B), ty(B);
   at::parallel_for(0, 2 * B, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {

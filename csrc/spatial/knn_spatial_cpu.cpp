@@ -58,34 +58,46 @@ void knn_impl(const A* qp, const A* rp, int64_t B, int64_t M, int64_t N, int k, 
     });
     return;
   }
+  const A inf = std::numeric_limits<A>::infinity();
+  // One query: tree search, then the non-finite reference points, which sit at +inf (or NaN,
+  // read as +inf) and matter only while the list still holds +inf entries.
+  auto query = [&](const KdTree<A>& tree, const A* ref, int64_t b, int64_t m, KnnScratch<A>& scratch) {
+    const A* q = qp + 3 * (b * M + m);
+    A* dist = dp + (b * M + m) * k;
+    int64_t* idx = ip + (b * M + m) * k;
+    if (!finite3(q[0], q[1], q[2])) {
+      knn_brute_one(q[0], q[1], q[2], ref, N, k, dist, idx);
+      return;
+    }
+    knn_search(tree, q[0], q[1], q[2], k, dist, idx, scratch);
+    if (!(dist[k - 1] < inf))
+      for (const int64_t s : tree.special) {
+        const A* r = ref + 3 * s;
+        topk_insert(dist, idx, k, sq_dist3(q[0], q[1], q[2], r[0], r[1], r[2]), s);
+      }
+  };
+  if (B >= 2 * at::get_num_threads()) {
+    // Enough clouds for every thread: build and query each cloud's tree in one go (hot in cache,
+    // no barrier between the phases).
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+      KdTree<A> tree;
+      KnnScratch<A> scratch;
+      for (int64_t b = b0; b < b1; ++b) {
+        tree.build(rp + 3 * b * N, N, kLeaf);
+        for (int64_t m = 0; m < M; ++m) query(tree, rp + 3 * b * N, b, m, scratch);
+      }
+    });
+    return;
+  }
   std::vector<KdTree<A>> trees(B);
   at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) trees[b].build(rp + 3 * b * N, N, kLeaf);
   });
-  const A inf = std::numeric_limits<A>::infinity();
   at::parallel_for(0, B * chunks, 1, [&](int64_t t0, int64_t t1) {
     KnnScratch<A> scratch;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / chunks, m0 = (t % chunks) * kChunk, m1 = std::min(M, m0 + kChunk);
-      const KdTree<A>& tree = trees[b];
-      const A* ref = rp + 3 * b * N;
-      for (int64_t m = m0; m < m1; ++m) {
-        const A* q = qp + 3 * (b * M + m);
-        A* dist = dp + (b * M + m) * k;
-        int64_t* idx = ip + (b * M + m) * k;
-        if (!finite3(q[0], q[1], q[2])) {
-          knn_brute_one(q[0], q[1], q[2], ref, N, k, dist, idx);
-          continue;
-        }
-        knn_search(tree, q[0], q[1], q[2], k, dist, idx, scratch);
-        // Non-finite reference points sit at +inf (or NaN, read as +inf): they matter only
-        // while the list still holds +inf entries.
-        if (!(dist[k - 1] < inf))
-          for (const int64_t s : tree.special) {
-            const A* r = ref + 3 * s;
-            topk_insert(dist, idx, k, sq_dist3(q[0], q[1], q[2], r[0], r[1], r[2]), s);
-          }
-      }
+      for (int64_t m = m0; m < m1; ++m) query(trees[b], rp + 3 * b * N, b, m, scratch);
     }
   });
 }

@@ -263,3 +263,14 @@ def test_public_cpu_ops_route_through_the_index(dtype):
     p = cloud("uniform", 1, 2100, 31, dtype)
     assert ops._spatial_prefers_index("fps", 1, 2100, 2100, 40)
     assert torch.equal(rops.furthest_point_sample(p, 40, 7), R.furthest_point_sample(p, 40, 7))
+
+
+def test_many_clouds_path():
+    """B >= 2 * threads takes the fused build-and-query path; B < that the two-phase one."""
+    torch_threads = torch.get_num_threads()
+    B = 2 * torch_threads + 1
+    ref = with_nonfinite(cloud("lattice", B, 300, 32), 3)
+    q = with_nonfinite(cloud("lattice", B, 70, 33), 4)
+    for k in (1, 9):
+        assert_same(ops._knn_index(q, ref, k), R.knn(q, ref, k))
+    assert_same(ops._chamfer_index_forward(q, ref), R.chamfer_distance(q, ref))
