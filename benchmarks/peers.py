@@ -12,6 +12,8 @@ set, torch.set_num_threads, and the peers' own worker arguments. Each peer's out
 against recon's: "exact" = same indices (kNN: same neighbour lists; Chamfer: same nearest
 indices; FPS: same sequence, open3d: same set). Times are the minimum of repeats after a warm-up
 (the machine is shared; the minimum is the least disturbed run). Benchmarks never fail on speed.
+fpsample 1.0.2's bucket FPS ignored start_idx=0 in our runs (it started elsewhere), so its
+sequence differs from the exact start-0 one; it is timed as the speed reference it is.
 """
 
 from __future__ import annotations
