@@ -12,9 +12,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DropPath", "Mlp", "Attention", "CrossAttention", "Block", "ReConBlock", "NORM_STYLES"]
+__all__ = [
+    "drop_path_rates",
+    "DropPath",
+    "Mlp",
+    "Attention",
+    "CrossAttention",
+    "Block",
+    "ReConBlock",
+    "NORM_STYLES",
+]
 
 NORM_STYLES = ("released", "prenorm")
+
+
+def drop_path_rates(rate: float, depth: int) -> list[float]:
+    """Per-block stochastic-depth rates ``linspace(0, rate, depth)`` (float32, as released)."""
+    return torch.linspace(0, rate, depth, device="cpu").tolist() if depth > 0 else []
 
 
 class DropPath(nn.Module):

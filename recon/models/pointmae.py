@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .heads import HEAD_TYPES, build_head
-from .layers import Block
+from .layers import Block, drop_path_rates
 from .registry import register_model
 from .recon import _finish, _num_group
 from .tokenizer import Group, PatchEmbed, PosEmbed
@@ -25,7 +25,7 @@ class TransformerEncoder(nn.Module):
 
     def __init__(self, dim, depth, num_heads, mlp_ratio=4.0, drop_path_rate=0.0):
         super().__init__()
-        dpr = torch.linspace(0, drop_path_rate, depth).tolist() if depth else []
+        dpr = drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.ModuleList(Block(dim, num_heads, mlp_ratio, dpr[i]) for i in range(depth))
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:

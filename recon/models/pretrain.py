@@ -25,7 +25,7 @@ from torch import nn
 
 from recon.ops import ChamferDistanceL1, ChamferDistanceL2, gather_points
 
-from .layers import Block
+from .layers import Block, drop_path_rates
 from .pointmae import PointMAEBackbone
 from .recon import ReConBackbone, _finish, init_vit_weights
 from .registry import register_model
@@ -85,7 +85,7 @@ class TransformerDecoder(nn.Module):
 
     def __init__(self, dim, depth=4, num_heads=6, mlp_ratio=4.0, drop_path_rate=0.1):
         super().__init__()
-        dpr = torch.linspace(0, drop_path_rate, depth).tolist() if depth else []
+        dpr = drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.ModuleList(Block(dim, num_heads, mlp_ratio, dpr[i]) for i in range(depth))
         self.norm = nn.LayerNorm(dim)
         self.apply(self._init_weights)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .heads import HEAD_TYPES, ZEROSHOT_RATIOS, build_head
-from .layers import ReConBlock
+from .layers import ReConBlock, drop_path_rates
 from .registry import register_model
 from .tokenizer import Group, PatchEmbed, PosEmbed
 
@@ -54,7 +54,7 @@ class ReConTransformer(nn.Module):
 
     def __init__(self, dim, depth, num_heads, mlp_ratio=4.0, drop_path_rate=0.0, norm_style="released"):
         super().__init__()
-        dpr = torch.linspace(0, drop_path_rate, depth).tolist() if depth else []
+        dpr = drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.ModuleList(
             ReConBlock(dim, num_heads, mlp_ratio, dpr[i], norm_style) for i in range(depth)
         )
