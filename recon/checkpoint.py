@@ -93,11 +93,13 @@ class LoadReport:
 
 
 def _summarise(keys: list, limit: int = 8) -> str:
-    """Group keys by their first component: ``MAE_decoder.* (49), mask_token``."""
+    """Short lists in full; longer ones grouped by first component: ``MAE_decoder.* (49), mask_token``."""
+    if len(keys) <= 4:
+        return ", ".join(keys)
     groups: dict[str, int] = {}
     for k in keys:
-        top = k.split(".", 1)[0]
-        groups[top + (".*" if "." in k else "")] = groups.get(top + (".*" if "." in k else ""), 0) + 1
+        g = k.split(".", 1)[0] + (".*" if "." in k else "")
+        groups[g] = groups.get(g, 0) + 1
     parts = [f"{g} ({n})" if g.endswith(".*") else g for g, n in groups.items()]
     return ", ".join(parts[:limit]) + (f", ... ({len(parts) - limit} more groups)" if len(parts) > limit else "")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -44,16 +45,17 @@ def official_meta(name: str) -> dict:
 
 
 def official_state_dict(name: str, seed: int = 0) -> dict:
-    """A state_dict in the official layout with random values (int64 ``num_batches_tracked``)."""
-    g = torch.Generator().manual_seed(seed)
+    """A state_dict in the official layout with distinct random values (int64 ``num_batches_tracked``,
+    positive ``running_var``), so a tensor landing on the wrong key is detected."""
+    shapes = official_shapes(name)
+    sizes = [math.prod(s) for s in shapes.values()]
+    flat = torch.rand(sum(sizes), generator=torch.Generator().manual_seed(seed)) + 0.5
     sd = {}
-    for k, shape in official_shapes(name).items():
+    for (k, shape), chunk in zip(shapes.items(), flat.split(sizes)):
         if k.endswith("num_batches_tracked"):
             sd[k] = torch.tensor(7, dtype=torch.long)
-        elif k.endswith("running_var"):
-            sd[k] = torch.rand(shape, generator=g) + 0.5
         else:
-            sd[k] = torch.randn(shape, generator=g) * 0.05
+            sd[k] = chunk.view(shape)
     return sd
 
 
