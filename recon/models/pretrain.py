@@ -232,7 +232,11 @@ class ReConPretrain(MaskedPretrainModel):
 
 
 class PointMAEPretrain(MaskedPretrainModel):
-    """Point-MAE pretraining model: ``model(points, generator=None) -> {"loss", "loss_recon"}``."""
+    """Point-MAE pretraining model: ``model(points, generator=None) -> {"loss", "loss_recon"}``.
+
+    ``img_feat`` / ``text_feat`` are accepted so one training loop drives both families; Point-MAE
+    has no cross-modal heads and ignores them (the returned dict then has no ``loss_img``/``loss_text``).
+    """
 
     def __init__(self, num_group=64, group_size=32, embed_dim=384, depth=12, num_heads=6, decoder_depth=4,
                  decoder_num_heads=None, mask_ratio=0.6, mask_type="rand", drop_path_rate=0.1, loss="cdl2"):
@@ -244,7 +248,7 @@ class PointMAEPretrain(MaskedPretrainModel):
     def encode_visible(self, tokens, center):
         return self.MAE_encoder.forward_tokens(tokens, center), None
 
-    def forward(self, points, generator=None) -> dict:
+    def forward(self, points, img_feat=None, text_feat=None, generator=None) -> dict:
         pred, target, _, _ = self._masked_forward(points, generator)
         loss = self.loss_recon_fn(pred, target)
         return {"loss": loss, "loss_recon": loss}

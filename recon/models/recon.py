@@ -136,7 +136,6 @@ class ReConBackbone(nn.Module):
         q, v, maps = self.blocks(q, tokens, qpos, vpos, self.stop_grad, return_attention)
         return self.norm(q), self.norm(v), maps
 
-
     def forward_features(self, points: torch.Tensor, return_attention: bool = False) -> dict:
         """Encode clouds.
 
