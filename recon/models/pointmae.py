@@ -14,7 +14,7 @@ from torch import nn
 from .heads import HEAD_TYPES, build_head
 from .layers import Block, drop_path_rates
 from .registry import register_model
-from .recon import _finish, _num_group
+from .recon import _build, classifier_config
 from .tokenizer import Group, PatchEmbed, PosEmbed
 
 __all__ = ["TransformerEncoder", "PointMAEBackbone", "PointMAEClassifier", "pointmae_base"]
@@ -103,17 +103,6 @@ class PointMAEClassifier(PointMAEBackbone):
 def pointmae_base(num_classes=40, npoints=1024, num_group=None, group_size=32, drop_path_rate=0.1, head="full",
                   pretrained=None, depth=12, embed_dim=384, num_heads=6):
     """Point-MAE classifier, the single-stream baseline; ``num_group=None`` means ``npoints // 16``."""
-    config = dict(
-        name="pointmae_base",
-        num_classes=int(num_classes),
-        npoints=int(npoints),
-        num_group=_num_group(npoints, num_group),
-        group_size=int(group_size),
-        drop_path_rate=float(drop_path_rate),
-        head=head,
-        depth=int(depth),
-        embed_dim=int(embed_dim),
-        num_heads=int(num_heads),
-    )
-    kw = {k: v for k, v in config.items() if k not in ("name", "npoints")}
-    return _finish(PointMAEClassifier(**kw), config, pretrained)
+    config = classifier_config("pointmae_base", num_classes, npoints, num_group, group_size, drop_path_rate, head,
+                               depth, embed_dim, num_heads)
+    return _build(PointMAEClassifier, config, pretrained)

@@ -27,7 +27,7 @@ from recon.ops import ChamferDistanceL1, ChamferDistanceL2, gather_points
 
 from .layers import Block, drop_path_rates
 from .pointmae import PointMAEBackbone
-from .recon import ReConBackbone, _finish, init_vit_weights
+from .recon import ReConBackbone, _build, init_vit_weights
 from .registry import register_model
 from .tokenizer import Group, PosEmbed
 
@@ -264,9 +264,7 @@ def _pretrain_config(name, **kw):
 
 
 def _recon_pretrain(name, pretrained, **kw):
-    config = _pretrain_config(name, **kw)
-    args = {k: v for k, v in config.items() if k not in ("name", "npoints")}
-    return _finish(ReConPretrain(**args), config, pretrained)
+    return _build(ReConPretrain, _pretrain_config(name, **kw), pretrained)
 
 
 _PRETRAIN_DOC = "ReCon-{} pretraining model (masked reconstruction + image/text distillation)."
@@ -302,6 +300,4 @@ def pointmae_base_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio
                            decoder_depth=4, decoder_num_heads=None):
     kw = dict(locals())
     kw.pop("pretrained")
-    config = _pretrain_config("pointmae_base_pretrain", **kw)
-    args = {k: v for k, v in config.items() if k not in ("name", "npoints")}
-    return _finish(PointMAEPretrain(**args), config, pretrained)
+    return _build(PointMAEPretrain, _pretrain_config("pointmae_base_pretrain", **kw), pretrained)

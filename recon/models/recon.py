@@ -246,8 +246,10 @@ def _num_group(npoints: int, num_group: int | None) -> int:
     return g
 
 
-def _finish(model: nn.Module, config: dict, pretrained) -> nn.Module:
-    """Attach ``config`` and load ``pretrained`` through ``recon.checkpoint.load_checkpoint``."""
+def _build(cls, config: dict, pretrained) -> nn.Module:
+    """Instantiate ``cls`` from ``config`` (minus ``name``/``npoints``), attach the config and load
+    ``pretrained`` through ``recon.checkpoint.load_checkpoint`` (report in ``model.load_report``)."""
+    model = cls(**{k: v for k, v in config.items() if k not in ("name", "npoints")})
     model.config = config
     if pretrained:
         from recon.checkpoint import load_checkpoint
@@ -256,9 +258,10 @@ def _finish(model: nn.Module, config: dict, pretrained) -> nn.Module:
     return model
 
 
-def _recon_classifier(name, num_classes, npoints, num_group, group_size, drop_path_rate, head,
-                      pretrained, norm_style, depth, embed_dim, num_heads):
-    config = dict(
+def classifier_config(name, num_classes, npoints, num_group, group_size, drop_path_rate, head, depth, embed_dim,
+                      num_heads, **extra) -> dict:
+    """The normalised ``model.config`` of a classifier factory (``num_group`` resolved)."""
+    return dict(
         name=name,
         num_classes=int(num_classes),
         npoints=int(npoints),
@@ -266,13 +269,18 @@ def _recon_classifier(name, num_classes, npoints, num_group, group_size, drop_pa
         group_size=int(group_size),
         drop_path_rate=float(drop_path_rate),
         head=head,
-        norm_style=norm_style,
         depth=int(depth),
         embed_dim=int(embed_dim),
         num_heads=int(num_heads),
+        **extra,
     )
-    kw = {k: v for k, v in config.items() if k not in ("name", "npoints")}
-    return _finish(ReConClassifier(**kw), config, pretrained)
+
+
+def _recon_classifier(name, num_classes, npoints, num_group, group_size, drop_path_rate, head,
+                      pretrained, norm_style, depth, embed_dim, num_heads):
+    config = classifier_config(name, num_classes, npoints, num_group, group_size, drop_path_rate, head, depth,
+                               embed_dim, num_heads, norm_style=norm_style)
+    return _build(ReConClassifier, config, pretrained)
 
 
 _PAPER_CLS = {
@@ -324,6 +332,5 @@ def recon_base_zeroshot(npoints=1024, num_group=None, group_size=32, img_dim=512
         embed_dim=int(embed_dim),
         num_heads=int(num_heads),
     )
-    kw = {k: v for k, v in config.items() if k not in ("name", "npoints")}
-    return _finish(ReConZeroShot(**kw), config, pretrained)
+    return _build(ReConZeroShot, config, pretrained)
 

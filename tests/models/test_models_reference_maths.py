@@ -129,6 +129,12 @@ def test_block_attention_maps_match_sdpa_path():
     torch.testing.assert_close(attn.sum(-1), torch.ones(2, H, 3))
 
 
+def _bn(x, sd, name):
+    """BatchNorm in eval: running statistics, eps 1e-5."""
+    rm, rv = sd[name + ".running_mean"], sd[name + ".running_var"]
+    return (x - rm) / torch.sqrt(rv + 1e-5) * sd[name + ".weight"] + sd[name + ".bias"]
+
+
 def _minipointnet(nb, sd, p):
     """Conv1d(k=1) = per-point linear; BN in eval with running statistics."""
 
@@ -136,9 +142,7 @@ def _minipointnet(nb, sd, p):
         return x @ sd[name + ".weight"][..., 0].T + sd[name + ".bias"]
 
     def bn(x, name):
-        return (x - sd[name + ".running_mean"]) / torch.sqrt(sd[name + ".running_var"] + 1e-5) * sd[
-            name + ".weight"
-        ] + sd[name + ".bias"]
+        return _bn(x, sd, name)
 
     f = conv(F.relu(bn(conv(nb, p + "first_conv.0"), p + "first_conv.1")), p + "first_conv.3")  # (B,G,S,256)
     g = f.max(dim=2, keepdim=True).values.expand_as(f)
@@ -148,13 +152,8 @@ def _minipointnet(nb, sd, p):
 
 
 def _head_full(x, sd):
-    def bn(x, name):
-        return (x - sd[name + ".running_mean"]) / torch.sqrt(sd[name + ".running_var"] + 1e-5) * sd[
-            name + ".weight"
-        ] + sd[name + ".bias"]
-
-    x = F.relu(bn(_lin(x, sd, "cls_head_finetune.0"), "cls_head_finetune.1"))
-    x = F.relu(bn(_lin(x, sd, "cls_head_finetune.4"), "cls_head_finetune.5"))
+    x = F.relu(_bn(_lin(x, sd, "cls_head_finetune.0"), sd, "cls_head_finetune.1"))
+    x = F.relu(_bn(_lin(x, sd, "cls_head_finetune.4"), sd, "cls_head_finetune.5"))
     return _lin(x, sd, "cls_head_finetune.8")
 
 
