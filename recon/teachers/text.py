@@ -77,10 +77,9 @@ def build_text_teacher(arch: str = "ViT-B-32", weights: Optional[str] = None,
 
     width, heads, layers, dim = TEXT_ARCHS[arch]
     path = W.resolve(weights, ENV_VAR)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)  # random init is reproducible, so its feature cache is reusable
-        tower = TextTransformer(context_length=77, vocab_size=49408, width=width, heads=heads,
-                                layers=layers, output_dim=dim, act_layer=QuickGELU)
+    tower = W.construct(lambda: TextTransformer(context_length=77, vocab_size=49408, width=width,
+                                                heads=heads, layers=layers, output_dim=dim,
+                                                act_layer=QuickGELU), random_init=path is None)
     if path is None:
         W.warn_random("text", arch, ENV_VAR)
         weights_id = f"random-init:{arch}:seed0:torch{torch.__version__.split('+')[0]}"

@@ -32,13 +32,23 @@ def resolve(weights: Optional[str], env_var: str) -> Optional[str]:
     return path
 
 
+_DIGESTS: dict = {}
+
+
 def file_digest(path: str) -> str:
-    """sha256 of the file's bytes (first 16 hex digits): part of every feature-cache key."""
+    """sha256 of the file's bytes (first 16 hex digits): part of every feature-cache key.
+
+    Memoised per (path, size, mtime) within the process: one checkpoint feeds both teachers."""
+    st = os.stat(path)
+    memo = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    if memo in _DIGESTS:
+        return _DIGESTS[memo]
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
-    return h.hexdigest()[:16]
+    _DIGESTS[memo] = h.hexdigest()[:16]
+    return _DIGESTS[memo]
 
 
 def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
@@ -101,6 +111,26 @@ def load_into(module: torch.nn.Module, state: Dict[str, torch.Tensor], path: str
             raise ValueError(f"{path!r}: key {prefix}{k} has shape {tuple(sub[k].shape)}, the "
                              f"teacher expects {tuple(v.shape)}")
     module.load_state_dict({k: sub[k].to(v.dtype) for k, v in own.items()}, strict=True)
+
+
+def construct(make, random_init: bool) -> torch.nn.Module:
+    """Builds a tower: seeded random init (reproducible, so its feature cache is reusable), or,
+    when weights will be loaded, without spending time on an init that is overwritten."""
+    if random_init:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return make()
+    with torch.device("meta"):
+        module = make()
+    module = module.to_empty(device="cpu")
+    # non-persistent buffers are not in state dicts: rebuild the causal mask of text towers
+    if getattr(module, "attn_mask", None) is not None and hasattr(module, "build_causal_mask"):
+        module.attn_mask = module.build_causal_mask()
+    for name, buf in module.named_buffers():
+        if name not in module.state_dict() and name != "attn_mask":
+            raise RuntimeError(f"{type(module).__name__} has a non-persistent buffer {name!r} "
+                               f"that loading cannot restore")
+    return module
 
 
 def warn_random(kind: str, arch: str, env_var: str) -> None:
