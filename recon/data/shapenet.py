@@ -46,13 +46,17 @@ class ShapeNet55(Dataset):
         image_transform: ``"train"`` (official random pipeline), ``"eval"`` (deterministic),
             a callable ``PIL.Image -> Tensor``, or ``None`` to skip images.
         bgr: read images in cv2's BGR order (official behaviour).
+        pack_dir: if given, all clouds are packed once into one memory-mapped
+            ``pack_dir/points-<hash>.npy`` ``[n, P, 3]`` and read from there: no per-sample file
+            open, which is what makes the data path fast (≈ 12 bytes × P per shape on disk).
     """
 
     name = "ShapeNet-55"
 
     def __init__(self, root: str, split: str = "train", npoints: int = 1024, whole: bool = False,
                  transform: Optional[Callable] = None,
-                 image_transform: Union[str, Callable, None] = "train", bgr: bool = True):
+                 image_transform: Union[str, Callable, None] = "train", bgr: bool = True,
+                 pack_dir: Optional[str] = None):
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         if int(npoints) <= 0:
@@ -97,6 +101,33 @@ class ShapeNet55(Dataset):
         pos = {s: i for i, s in enumerate(self.synsets)}
         self.labels = np.array([pos[t] for t in taxa], dtype=np.int64)
         self.texts = [describe[t] for t in taxa]
+        self.pack_path, self._packed = None, None
+        if pack_dir is not None:
+            self.pack_path = self._pack(pack_dir)
+
+    def _pack(self, pack_dir: str) -> str:
+        """Writes (once) the stacked clouds of this split; returns the file."""
+        import hashlib
+
+        key = hashlib.sha256("\n".join([os.path.abspath(self.pc_dir)] + self.ids).encode()).hexdigest()
+        path = os.path.join(pack_dir, f"points-{key[:16]}.npy")
+        if os.path.exists(path):
+            return path
+        os.makedirs(pack_dir, exist_ok=True)
+        first = self.load_points(0)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        out = np.lib.format.open_memmap(tmp, "w+", np.float32, (len(self), first.shape[0], 3))
+        for i in range(len(self)):
+            pc = self.load_points(i)
+            if pc.shape[0] != first.shape[0]:
+                raise _files.corrupt(self.name, i, self.ids[i] + ".npy", ValueError(
+                    f"{pc.shape[0]} points where sample 0 has {first.shape[0]}: cannot pack, "
+                    f"use pack_dir=None"))
+            out[i] = pc[:, :3]
+        out.flush()
+        del out
+        os.replace(tmp, path)
+        return path
 
     @property
     def sample_ids(self) -> list:
@@ -137,11 +168,19 @@ class ShapeNet55(Dataset):
             raise _files.corrupt(self.name, index, path, e) from e
         return pc
 
+    def __getstate__(self):
+        return {**self.__dict__, "_packed": None}  # re-opened in each DataLoader worker
+
     def __getitem__(self, index: int) -> dict:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
         index = index % len(self)
-        pc = self.load_points(index)
+        if self.pack_path is not None:
+            if self._packed is None:  # a plain ndarray over the map: indexing it is cheap
+                self._packed = np.load(self.pack_path, mmap_mode="r").view(np.ndarray)
+            pc = self._packed[index]
+        else:
+            pc = self.load_points(index)
         pick = torch.randperm(pc.shape[0])[: self.npoints].numpy()
         pc = np.asarray(pc[pick, :3], dtype=np.float32)
         if not np.isfinite(pc).all():

@@ -352,7 +352,8 @@ class SyntheticShapes(ShapeNet55):
 
     Items are ShapeNet-55 items (``points``, ``label`` = class id, ``image``, ``text`` = class
     name, ``index``). Keyword arguments of :func:`generate` (``num_per_class``, ``seed``,
-    ``occlusion`` ...) choose the set; the others go to :class:`ShapeNet55`.
+    ``occlusion`` ...) choose the set; the others go to :class:`ShapeNet55`. The clouds are
+    packed into ``root/packed`` (``pack_dir``) unless ``pack_dir=None`` is passed.
     """
 
     name = "SyntheticShapes"
@@ -364,4 +365,5 @@ class SyntheticShapes(ShapeNet55):
         generate(root, num_per_class=num_per_class, seed=seed, num_points=num_points,
                  image_size=image_size, workers=workers, num_classes=num_classes, noise=noise,
                  occlusion=occlusion)
+        kwargs.setdefault("pack_dir", os.path.join(root, "packed"))
         super().__init__(root, split=split, npoints=npoints, **kwargs)

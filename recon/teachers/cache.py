@@ -123,7 +123,7 @@ class _Store:
     @property
     def feats(self) -> np.ndarray:
         if self._feats is None:  # opened lazily: once per DataLoader worker, never pickled
-            self._feats = np.load(self.feats_path, mmap_mode="r")
+            self._feats = np.load(self.feats_path, mmap_mode="r").view(np.ndarray)
         return self._feats
 
     def __getstate__(self):
