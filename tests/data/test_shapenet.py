@@ -96,3 +96,18 @@ def test_corrupt_sample_names_index(root):
     small = ShapeNet55(root, "test", npoints=500)  # fewer stored points than asked
     with pytest.raises(CorruptSampleError, match="sample 0"):
         small[0]
+
+
+def test_packed_store_matches_files(root, tmp_path):
+    plain = ShapeNet55(root, "train", 64, image_transform=None)
+    packed = ShapeNet55(root, "train", 64, image_transform=None, pack_dir=str(tmp_path / "pack"))
+    assert os.path.exists(packed.pack_path)
+    for i in range(len(plain)):
+        torch.manual_seed(i)
+        a = plain[i]["points"]
+        torch.manual_seed(i)
+        assert torch.equal(a, packed[i]["points"])
+    again = ShapeNet55(root, "train", 64, pack_dir=str(tmp_path / "pack"))
+    assert again.pack_path == packed.pack_path  # reused
+    loader = torch.utils.data.DataLoader(packed, batch_size=3, num_workers=2)
+    assert next(iter(loader))["points"].shape == (3, 64, 3)
