@@ -175,7 +175,7 @@ class ImageTransform:
         self.crop_scale, self.randaugment, self.n, self.m = tuple(crop_scale), randaugment, n, m
 
     def __call__(self, img: Image.Image, rng: Optional[random.Random] = None) -> torch.Tensor:
-        rng = rng if rng is not None else random._inst
+        rng = rng if rng is not None else random  # the module works as an RNG
         img = img.resize((self.resize, self.resize), Image.BILINEAR)
         if not self.train:
             off = (self.resize - self.size) // 2

@@ -32,5 +32,5 @@ def all_prompts(text: str) -> list:
 
 def random_prompt(text: str, rng: Optional[random.Random] = None) -> str:
     """``random.choice(TEMPLATES) + text + random.choice(ENDINGS)``, as pretraining does."""
-    rng = rng or random._inst
+    rng = rng if rng is not None else random
     return rng.choice(TEMPLATES) + text + rng.choice(ENDINGS)
