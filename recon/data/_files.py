@@ -1,8 +1,12 @@
-"""Error messages shared by the loaders: name the file, the expected layout and the origin."""
+"""Helpers shared by the loaders: errors that name the file, the expected layout and the
+origin of the data; index, label and item plumbing."""
 
 from __future__ import annotations
 
 import os
+
+import numpy as np
+import torch
 
 
 class CorruptSampleError(ValueError):
@@ -42,3 +46,28 @@ def read_lines(path: str) -> list[str]:
     """Non-empty stripped lines of a text list file."""
     with open(path) as f:
         return [ln.strip() for ln in f if ln.strip()]
+
+
+def wrap_index(index: int, n: int) -> int:
+    """Python-style index into ``n`` samples; ``IndexError`` outside ``[-n, n)``."""
+    if not -n <= index < n:
+        raise IndexError(f"index {index} out of range for {n} samples")
+    return index % n
+
+
+def check_labels(labels: np.ndarray, num_classes: int, dataset: str, path: str) -> None:
+    """Raises :class:`CorruptSampleError` for the first label outside ``[0, num_classes)``."""
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise corrupt(dataset, i, path, ValueError(f"label {labels[i]} outside [0, {num_classes})"))
+
+
+def point_item(pc: np.ndarray, label: int, index: int, shuffle: bool, transform) -> dict:
+    """The item dict of a point dataset; ``shuffle`` permutes the point order (official train)."""
+    if shuffle:
+        pc = pc[torch.randperm(pc.shape[0]).numpy()]
+    points = torch.from_numpy(np.array(pc, dtype=np.float32))
+    if transform is not None:
+        points = transform(points)
+    return {"points": points, "label": int(label), "index": index}

@@ -7,7 +7,6 @@ import pickle
 from typing import Callable, Optional
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
 from . import _files
@@ -65,15 +64,8 @@ class ModelNetFewShot(Dataset):
         return len(self.points)
 
     def __getitem__(self, index: int) -> dict:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} samples")
-        index = index % len(self)
+        index = _files.wrap_index(index, len(self))
         pc = pc_normalize(self.points[index][:, : 6 if self.use_normals else 3])
         if self.npoints:
             pc = pc[: self.npoints]
-        if self.split == "train":
-            pc = pc[torch.randperm(pc.shape[0]).numpy()]
-        points = torch.from_numpy(np.ascontiguousarray(pc))
-        if self.transform is not None:
-            points = self.transform(points)
-        return {"points": points, "label": int(self.labels[index]), "index": index}
+        return _files.point_item(pc, self.labels[index], index, self.split == "train", self.transform)

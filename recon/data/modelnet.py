@@ -143,24 +143,13 @@ class ModelNet40(Dataset):
             if p.shape[0] < self.npoints or (use_normals and p.shape[1] < 6):
                 raise _files.corrupt(self.name, i, path, ValueError(
                     f"shape {p.shape}, need >= {self.npoints} rows and {6 if use_normals else 3} columns"))
-        bad = (self.labels < 0) | (self.labels >= len(self.classes))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise _files.corrupt(self.name, i, path, ValueError(
-                f"label {self.labels[i]} outside [0, {len(self.classes)})"))
+        _files.check_labels(self.labels, len(self.classes), self.name, path)
 
     def __len__(self) -> int:
         return len(self.points)
 
     def __getitem__(self, index: int) -> dict:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} samples")
-        index = index % len(self)
+        index = _files.wrap_index(index, len(self))
         # Normalise the stored cloud first, then keep the FPS prefix: official eval order.
         pc = pc_normalize(self.points[index][:, : 6 if self.use_normals else 3])[: self.npoints]
-        if self.split == "train":
-            pc = pc[torch.randperm(pc.shape[0]).numpy()]
-        points = torch.from_numpy(np.ascontiguousarray(pc))
-        if self.transform is not None:
-            points = self.transform(points)
-        return {"points": points, "label": int(self.labels[index]), "index": index}
+        return _files.point_item(pc, self.labels[index], index, self.split == "train", self.transform)

@@ -6,7 +6,6 @@ import os
 from typing import Callable, Optional
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
 from . import _files
@@ -63,24 +62,14 @@ class ScanObjectNN(Dataset):
                                    LAYOUT, ORIGIN)
         self.points = self.points[..., :3]
         self.classes = list(SCANOBJECTNN_CLASSES)
-        bad = (self.labels < 0) | (self.labels >= len(self.classes))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise _files.corrupt(NAME, i, path, ValueError(f"label {self.labels[i]} outside [0, 15)"))
+        _files.check_labels(self.labels, len(self.classes), NAME, path)
 
     def __len__(self) -> int:
         return len(self.points)
 
     def __getitem__(self, index: int) -> dict:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} samples")
-        index = index % len(self)
+        index = _files.wrap_index(index, len(self))
         pc = self.points[index]
         if not np.isfinite(pc).all():
             raise _files.corrupt(NAME, index, self.path, ValueError("non-finite coordinates"))
-        if self.split == "train":
-            pc = pc[torch.randperm(pc.shape[0]).numpy()]
-        points = torch.from_numpy(np.array(pc, dtype=np.float32))
-        if self.transform is not None:
-            points = self.transform(points)
-        return {"points": points, "label": int(self.labels[index]), "index": index}
+        return _files.point_item(pc, self.labels[index], index, self.split == "train", self.transform)

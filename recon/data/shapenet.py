@@ -172,9 +172,7 @@ class ShapeNet55(Dataset):
         return {**self.__dict__, "_packed": None}  # re-opened in each DataLoader worker
 
     def __getitem__(self, index: int) -> dict:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} samples")
-        index = index % len(self)
+        index = _files.wrap_index(index, len(self))
         if self.pack_path is not None:
             if self._packed is None:  # a plain ndarray over the map: indexing it is cheap
                 self._packed = np.load(self.pack_path, mmap_mode="r").view(np.ndarray)

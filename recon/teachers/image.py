@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import weights as W
+from .base import FrozenTeacher
 
 __all__ = ["ImageTeacher", "ViTPreLogits", "build_image_teacher", "IMAGE_ARCHS"]
 
@@ -115,25 +116,12 @@ class ViTPreLogits(nn.Module):
         return self.pre_logits(self.norm(x)[:, 0])
 
 
-class ImageTeacher(nn.Module):
+class ImageTeacher(FrozenTeacher):
     """Frozen image tower: ``encode(images [n, 3, 224, 224]) -> [n, dim]`` float32.
 
     Images are what :class:`recon.data.images.ImageTransform` produces (ImageNet-normalised,
     BGR-ordered by default, as the official pipeline feeds both teachers).
     """
-
-    def __init__(self, tower: nn.Module, arch: str, weights_id: str, dim: int):
-        super().__init__()
-        self.tower, self.arch, self.weights_id, self.dim = tower, arch, weights_id, dim
-        self.requires_grad_(False)
-        self.eval()
-
-    def train(self, mode: bool = True):
-        return super().train(False)  # frozen: always eval
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
 
     def encode(self, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
         if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from . import weights as W
+from .base import FrozenTeacher
 
 __all__ = ["TextTeacher", "build_text_teacher", "TEXT_ARCHS"]
 
@@ -24,7 +25,7 @@ TEXT_ARCHS = {  # arch -> (width, heads, layers, output dim)
 }
 
 
-class TextTeacher(nn.Module):
+class TextTeacher(FrozenTeacher):
     """Frozen text tower: ``encode(list of str) -> [n, dim]`` float32.
 
     Attributes:
@@ -34,18 +35,8 @@ class TextTeacher(nn.Module):
     """
 
     def __init__(self, tower: nn.Module, tokenizer, arch: str, weights_id: str, dim: int):
-        super().__init__()
-        self.tower, self.tokenizer = tower, tokenizer
-        self.arch, self.weights_id, self.dim = arch, weights_id, dim
-        self.requires_grad_(False)
-        self.eval()
-
-    def train(self, mode: bool = True):
-        return super().train(False)  # frozen: always eval
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
+        super().__init__(tower, arch, weights_id, dim)
+        self.tokenizer = tokenizer
 
     def encode(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
