@@ -132,3 +132,12 @@ def test_official_full_pretrain_checkpoint_maps_every_tensor(tmp_path):
             assert torch.all(v == number[prefix + k]), k
     assert sum(p.numel() for p in text.parameters()) == 63_428_096
     assert sum(p.numel() for p in img.parameters()) == 86_389_248
+
+
+def test_torchscript_archive_like_openai_clip(tmp_path, tiny):
+    """OpenAI ships CLIP as a TorchScript archive; its state dict is read with torch.jit.load."""
+    text = tiny[0]
+    traced = torch.jit.trace(text.tower, text.tokenizer(["a chair"]), check_trace=False)
+    traced.save(str(tmp_path / "ViT-B-32.pt"))
+    t2 = build_text_teacher("tiny", weights=str(tmp_path / "ViT-B-32.pt"))
+    assert torch.equal(t2.encode(["a chair", "a bed"]), text.encode(["a chair", "a bed"]))
