@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python benchmarks/synthetic_separability.py [--root /tmp/recon-bench-data/synthetic]
 
-Patches: FPS 32 centres + 16 nearest neighbours of 256 points (recon.ops), a mini-PointNet
+Patches: FPS ``--groups`` centres + ``--k`` nearest neighbours (recon.ops), a mini-PointNet
 embedding, 3 pre-norm transformer blocks of width 128, max-pool, linear head. Trained with AdamW
 on the synthetic train split (rotation about y + scale/translate augmentation), evaluated on the
 test split. Prints accuracy per epoch and writes JSON. It is a sanity check of the data, not a
@@ -49,6 +49,8 @@ def main(argv=None):
     ap.add_argument("--root", default="/tmp/recon-bench-data/synthetic")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--npoints", type=int, default=256)
+    ap.add_argument("--groups", type=int, default=32)
+    ap.add_argument("--k", type=int, default=16)
     ap.add_argument("--occlusion", type=float, default=0.0)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
@@ -62,7 +64,7 @@ def main(argv=None):
     kw = dict(npoints=args.npoints, image_transform=None, occlusion=args.occlusion)
     train = SyntheticShapes(args.root, "train", **kw)
     test = SyntheticShapes(args.root, "test", **kw)
-    model = TinyPointTransformer(len(train.classes))
+    model = TinyPointTransformer(len(train.classes), groups=args.groups, k=args.k)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=args.epochs * (len(train) // 32))
     aug = Compose([PointcloudRotate(), PointcloudScaleAndTranslate()])
