@@ -5,6 +5,7 @@ The only place where the engine names the model zoo and the datasets, so the loo
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import torch
@@ -21,19 +22,40 @@ _TRANSFORMS = {
 }
 
 
+def _import(spec: str):
+    """``"package.module:attr"`` → the attribute (lets configs name models/datasets outside recon)."""
+    mod, _, attr = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(mod), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot import {spec!r}: {exc}") from None
+
+
 def build_model(model_cfg) -> torch.nn.Module:
-    """``create_model(name, **other keys)`` from a ``model`` config section."""
+    """``create_model(name, **other keys)`` from a ``model`` config section.
+
+    ``name`` is a registered model (``recon zoo`` lists them) or ``"module:factory"``.
+    """
+    kwargs = {k: v for k, v in dict(model_cfg).items() if k != "name"}
+    name = str(model_cfg["name"])
+    if ":" in name:
+        return _import(name)(**kwargs)
     from recon.models import create_model
 
-    kwargs = {k: v for k, v in dict(model_cfg).items() if k != "name"}
-    return create_model(model_cfg["name"], **kwargs)
+    try:
+        return create_model(name, **kwargs)
+    except TypeError as exc:  # an unknown model.* key
+        raise ValueError(f"model config: {exc}") from None
 
 
 def build_dataset(data_cfg, split: str) -> Dataset:
-    """``recon.data.<name>(root, split=split, **args)`` from a ``data`` config section."""
+    """``recon.data.<name>(root, split=split, **args)`` from a ``data`` config section
+    (``name`` may also be ``"module:Class"``)."""
+    name = str(data_cfg["name"])
+    if ":" in name:
+        return _import(name)(data_cfg["root"], split=split, **dict(data_cfg.get("args") or {}))
     import recon.data as data
 
-    name = data_cfg["name"]
     cls = getattr(data, name, None)
     if cls is None or not isinstance(cls, type):
         valid = sorted(n for n in getattr(data, "__all__", dir(data)) if isinstance(getattr(data, n, None), type)

@@ -111,3 +111,44 @@ def vote_evaluate(model, loader, device, npoints: int, point_all: int, votes: in
 
 def dist_rank() -> int:
     return torch.distributed.get_rank() if dist.is_active() else 0
+
+
+def test_checkpoint(cfg, ckpt: str, votes: int | None = None, repeats: int | None = None,
+                    seed: int | None = None) -> dict:
+    """``recon test``: the config's classifier with weights from ``ckpt``, voting on the test split.
+
+    Args:
+        cfg: a finetune config (``model``, ``data``, ``train.npoints``/``point_all``, ``eval.*``).
+        ckpt: finetuned weights (recon file or official ``.pth``), loaded strictly.
+        votes, repeats, seed: override ``eval.votes`` (10), ``eval.vote_repeats`` (1), ``eval.vote_seed`` (0).
+
+    Returns:
+        ``accuracy`` (single pass), ``accuracy_vote`` and the vote details.
+    """
+    from recon.checkpoint import load_checkpoint
+
+    from .builders import build_dataset, build_model, build_transform, eval_loader
+    from .loop import Amp
+
+    info = dist.init_distributed(str(cfg.get("device", "auto")))
+    try:
+        ev, tr = cfg.eval, cfg.train
+        model = build_model(cfg.model)
+        report = load_checkpoint(model, ckpt, strict=True)
+        model = model.to(info.device)
+        amp = Amp(cfg.get_path("train.amp", "none"), info.device)
+        test_set = build_dataset(cfg.data, cfg.data.get("test_split", "test"))
+        loader = eval_loader(test_set, int(ev.get("batch_size", tr.batch_size)), info.rank, info.world_size,
+                             int(tr.get("num_workers", 0)))
+        npoints = int(tr.npoints)
+        single = evaluate(model, loader, info.device, npoints, amp)
+        vote = vote_evaluate(model, loader, info.device, npoints,
+                             int(ev.get("point_all") or tr.get("point_all") or npoints),
+                             votes=int(votes or ev.get("votes", 10)),
+                             transform=build_transform(ev.get("vote_transform")),
+                             seed=int(ev.get("vote_seed", 0) if seed is None else seed),
+                             repeats=int(repeats or ev.get("vote_repeats", 1)), amp=amp)
+        return {"checkpoint": ckpt, "load_report": str(report), "accuracy": single["acc"],
+                "accuracy_vote": vote["acc"], "vote": vote}
+    finally:
+        dist.cleanup()
