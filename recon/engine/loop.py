@@ -167,7 +167,7 @@ def train_epoch(
             opt_step += 1
             if logger is not None and log_every and (global_step + opt_step) % log_every == 0:
                 logger.log("train_step", global_step + opt_step, epoch=epoch, lr=lrs[0],
-                           **{k: float(v) for k, v in losses.items() if torch.is_tensor(v) or isinstance(v, float)})
+                           **{k: float(v.detach()) if torch.is_tensor(v) else v for k, v in losses.items()})
         bar.update(bs, loss=float(loss.detach()), lr=float(lrs[0]))
     bar.close()
     seconds = time.perf_counter() - t0

@@ -9,7 +9,8 @@ def standin_config(task: str, out, overrides=()) -> Config:
         "task": task,
         "output_dir": str(out),
         "deterministic": True,
-        "model": {"name": "standins:TinyPretrain" if task == "pretrain" else "standins:TinyClassifier"},
+        "model": ({"name": "standins:TinyPretrain", "dim": 16, "random_target": True} if task == "pretrain"
+                  else {"name": "standins:TinyClassifier", "dim": 16, "num_classes": 3}),
         "data": {"name": "standins:BlobDataset", "root": None, "train_split": "train", "test_split": "test",
                  "args": {"n": 48, "npoints": 32}},
         "teachers": None,
