@@ -2,7 +2,7 @@
 
 A config is a nested dict. A file may name one or more parent files in ``_base_`` (paths relative
 to the file); parents are merged first, in order, and the file's own keys win, recursively for
-nested mappings. Command-line overrides use dotted keys (``optimizer.lr=1e-4``); their values are
+nested mappings (a mapping marked ``_replace_: true`` replaces its parent's instead). Command-line overrides use dotted keys (``optimizer.lr=1e-4``); their values are
 parsed as YAML (``1e-4`` → float, ``[1, 2]`` → list, ``null`` → None). Overriding a key that no
 file declares is an error whose message lists the valid keys, so a typo never goes unnoticed;
 prefix the key with ``+`` (``+model.depth=4``) to add a new key on purpose.
@@ -95,10 +95,16 @@ def resolve_config_path(path: str) -> str:
 
 
 def merge(base: Mapping, override: Mapping) -> dict:
-    """Recursive merge: mappings merge key by key, anything else in ``override`` replaces."""
+    """Recursive merge: mappings merge key by key, anything else in ``override`` replaces.
+
+    A mapping in ``override`` with ``_replace_: true`` replaces the base mapping instead of
+    merging into it (e.g. a dataset's ``args`` that must not inherit the parent's keys).
+    """
     out = {k: copy.deepcopy(v) for k, v in base.items()}
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+        if isinstance(value, Mapping) and value.get("_replace_"):
+            out[key] = {k: copy.deepcopy(v) for k, v in value.items() if k != "_replace_"}
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)

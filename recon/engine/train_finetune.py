@@ -64,10 +64,11 @@ def load_pretrained(model, path: str, logger) -> None:
     logger.info(f"[finetune] loaded {path}\n{report}")
 
 
-def _save_model(model, path: str) -> None:
+def _save_model(model, prefix: str) -> None:
+    """recon format: ``<prefix>.safetensors`` + ``<prefix>.json`` (``recon.checkpoint.save_model``)."""
     from recon.checkpoint import save_model
 
-    save_model(dist.unwrap(model), path)
+    save_model(dist.unwrap(model), prefix)
 
 
 def finetune(cfg) -> dict:
@@ -145,7 +146,7 @@ def finetune(cfg) -> dict:
         if best_on != "last" and best["epoch"] >= 0:
             from recon.checkpoint import load_checkpoint
 
-            load_checkpoint(final, _existing(best_path), strict=True)
+            load_checkpoint(final, best_path, strict=True)
             chosen = f"best on {best_on} (epoch {best['epoch']})"
         single = evaluate(final, test_loader, run.device, npoints, run.amp)
         vote = vote_evaluate(final, test_loader, run.device, npoints, int(ev.get("point_all") or tr.get("point_all")
@@ -164,7 +165,7 @@ def finetune(cfg) -> dict:
             "last_epoch": stats,
             "seconds": time.perf_counter() - t_start,
             "output_dir": run.out_dir,
-            "checkpoints": {"best": _existing(best_path, must=False), "last": _existing(last_model_path, must=False),
+            "checkpoints": {"best": best_path if best["epoch"] >= 0 else None, "last": last_model_path,
                             "train_state": run.last_path},
         }
         log.log("summary", epochs, accuracy=single["acc"], accuracy_vote=vote["acc"])
@@ -174,20 +175,6 @@ def finetune(cfg) -> dict:
         return summary
     finally:
         run.close()
-
-
-def _existing(stem: str, must: bool = True) -> str | None:
-    """The file ``save_model`` wrote for ``stem`` (it may add an extension)."""
-    folder, base = os.path.split(stem)
-    if os.path.isfile(stem):
-        return stem
-    if os.path.isdir(folder):
-        for name in sorted(os.listdir(folder)):
-            if name.startswith(base + ".") and not name.endswith(".json"):
-                return os.path.join(folder, name)
-    if must:
-        raise FileNotFoundError(f"no checkpoint written for {stem!r}")
-    return None
 
 
 def _write_summary(run, summary: dict) -> None:

@@ -3,9 +3,10 @@ feature regression to cached teacher features.
 
 Per step: the official augmentation (rotation about y), then
 ``model(points, img_feat, text_feat) -> {"loss", "loss_recon", "loss_img", "loss_text"}``; every
-``loss*`` entry is logged. After each epoch: the resumable ``ckpt-last.pt`` and the backbone in
-the official pretrain layout (``{"base_model": {"MAE_encoder.<key>": ...}}``), which
-``recon.checkpoint.load_checkpoint`` (and the official finetune loader) read into a classifier.
+``loss*`` entry is logged. After each epoch: the resumable ``ckpt-last.pt`` and the weights in the
+official released-pretrain layout (``{"base_model": state_dict}``, keys ``MAE_encoder.*`` ...,
+no teachers), which ``recon.checkpoint.load_checkpoint`` (and the official finetune loader) read
+into a classifier.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .run import TrainRun
 
 __all__ = ["pretrain", "pretrain_step", "save_backbone", "BACKBONE"]
 
-BACKBONE = "pretrained-backbone.pth"
+BACKBONE = "ckpt-pretrain.pth"
 
 
 def pretrain_step(transform):
@@ -39,9 +40,8 @@ def pretrain_step(transform):
 
 
 def save_backbone(model, path: str, epoch: int) -> None:
-    """The pretrained encoder as an official-layout pretrain checkpoint (atomic)."""
-    enc = dist.unwrap(model).encoder
-    state = {"MAE_encoder." + k: v.detach().cpu() for k, v in enc.state_dict().items()}
+    """The pretraining model as an official released-pretrain checkpoint (atomic)."""
+    state = {k: v.detach().cpu() for k, v in dist.unwrap(model).state_dict().items()}
     atomic_save({"base_model": state, "epoch": int(epoch)}, path)
 
 

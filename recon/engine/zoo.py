@@ -1,8 +1,8 @@
 """``recon zoo``: every registered model with its parameter count and forward FLOPs.
 
-FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` on one forward pass of a single
-cloud (2 FLOPs per multiply-add, every op, attention matmuls included; RECON_FACTS §5 relates this
-to the paper's #F column, which counts multiply-adds without the attention matmuls).
+FLOPs come from ``recon.models.count_flops`` (``FlopCounterMode``: 2 FLOPs per multiply-add,
+attention matmuls included) on one cloud; "paper GMACs" is the paper's #F convention
+(multiply-adds without the attention matmuls; RECON_FACTS §5).
 """
 
 from __future__ import annotations
@@ -12,43 +12,30 @@ import torch
 __all__ = ["zoo_rows", "print_zoo"]
 
 
-def _build(name: str, npoints: int, num_classes: int):
-    from recon.models import create_model
-
-    if "pretrain" in name:
-        return create_model(name, npoints=npoints, num_group=npoints // 16)
-    return create_model(name, num_classes=num_classes, npoints=npoints, num_group=npoints // 16)
-
-
-def count_flops(model: torch.nn.Module, npoints: int) -> int:
-    """Forward FLOPs of ``model`` on one random cloud of ``npoints`` points."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    model.eval()
-    pts = torch.rand(1, npoints, 3, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(pts)
-    return int(counter.get_total_flops())
-
-
 def zoo_rows(npoints: int = 1024, num_classes: int = 15, flops: bool = True) -> list[dict]:
-    """One dict per registered model: ``name``, ``params`` (trainable + frozen), ``gflops``."""
-    from recon.models import list_models
+    """One dict per registered model: ``name``, ``kind``, ``params``, ``gflops``, ``paper_gmacs``."""
+    from recon.models import count_flops, count_params, create_model, list_models, model_info
 
+    pts = torch.rand(1, npoints, 3, generator=torch.Generator().manual_seed(0)) * 2 - 1
     rows = []
     for name in list_models():
-        model = _build(name, npoints, num_classes)
-        row = {"name": name, "params": sum(p.numel() for p in model.parameters())}
-        row["gflops"] = count_flops(model, npoints) / 1e9 if flops else None
+        kind = model_info(name).kind
+        kwargs = {"npoints": npoints, "num_group": npoints // 16}
+        if kind == "classifier":
+            kwargs["num_classes"] = num_classes
+        model = create_model(name, **kwargs).eval()
+        row = {"name": name, "kind": kind, "params": count_params(model), "gflops": None, "paper_gmacs": None}
+        if flops:
+            fc = count_flops(model, pts)
+            row["gflops"], row["paper_gmacs"] = fc.flops / 1e9, fc.paper_macs / 1e9
         rows.append(row)
     return rows
 
 
 def print_zoo(npoints: int = 1024, num_classes: int = 15, flops: bool = True) -> None:
     rows = zoo_rows(npoints, num_classes, flops)
-    print(f"{'model':<28} {'params':>12} {'GFLOPs':>8}   (1 cloud, {npoints} points, "
-          f"{npoints // 16} groups, {num_classes} classes; FlopCounterMode, 2 per MAC)")
+    print(f"{'model':<24} {'kind':<11} {'params':>9} {'GFLOPs':>8} {'paper GMACs':>12}"
+          f"   (1 cloud of {npoints} points, {npoints // 16} groups, {num_classes} classes)")
     for r in rows:
-        fl = f"{r['gflops']:8.3f}" if r["gflops"] is not None else f"{'-':>8}"
-        print(f"{r['name']:<28} {r['params'] / 1e6:11.3f}M {fl}")
+        f = (f"{r['gflops']:8.3f} {r['paper_gmacs']:12.3f}" if r["gflops"] is not None else f"{'-':>8} {'-':>12}")
+        print(f"{r['name']:<24} {r['kind']:<11} {r['params'] / 1e6:8.3f}M {f}")

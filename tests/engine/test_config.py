@@ -22,6 +22,12 @@ def test_base_inheritance_and_overrides(tmp_path):
     assert cfg.get_path("optimizer.lr") == 5e-4 and cfg.get_path("nope.x", 7) == 7
 
 
+def test_replace_marker_drops_inherited_keys(tmp_path):
+    _write(tmp_path / "base.yaml", {"data": {"name": "A", "args": {"variant": "hardest", "n": 1}}})
+    child = _write(tmp_path / "c.yaml", {"_base_": "base.yaml", "data": {"args": {"_replace_": True, "n": 2}}})
+    assert load_config(child).data.to_dict() == {"name": "A", "args": {"n": 2}}
+
+
 def test_unknown_key_lists_valid_keys(tmp_path):
     cfg = load_config(_write(tmp_path / "c.yaml", {"optimizer": {"lr": 1.0, "weight_decay": 0.1}}))
     with pytest.raises(KeyError) as err:
