@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import time
 import warnings
 
@@ -29,6 +30,11 @@ def _describe(cfg) -> str:
     m = cfg.model
     return (f"{m.name} reduced for the demo: depth {m.depth} (official 12), embed {m.embed_dim}, "
             f"{m.npoints} points in {m.num_group} groups of {m.group_size} (official 1024 / 64 / 32)")
+
+
+def _cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def run_demo(out: str = "runs/demo", epochs: int | None = None, num_per_class: int | None = None,
@@ -109,6 +115,9 @@ def run_demo(out: str = "runs/demo", epochs: int | None = None, num_per_class: i
         "accuracy_scratch": scratch["accuracy_vote"],
         "accuracy_scratch_single": scratch["accuracy"],
         "seconds": seconds,
+        # CPU time of this process: on a busy machine wall time overstates the demo's own cost
+        "cpu_seconds": _cpu_seconds(),
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "timings": timings,
         "epochs": {"pretrain": int(pre_cfg.train.epochs), "finetune": int(ft_cfg.train.epochs)},
         "votes": ft["vote"]["votes"],
@@ -130,6 +139,8 @@ def run_demo(out: str = "runs/demo", epochs: int | None = None, num_per_class: i
     print(f"recon demo finished in {seconds:.0f}s on {torch.get_num_threads()} threads "
           f"(data {timings['data']:.0f}s, pretrain {timings['pretrain']:.0f}s, finetune "
           f"{timings['finetune']:.0f}s, scratch {timings['scratch']:.0f}s)")
+    print(f"  CPU time {summary['cpu_seconds']:.0f}s, 1-min load average {summary['load_average']:.1f} "
+          f"(a load above the core count means other work shared the CPU: the wall time is pessimistic)")
     print(f"  test accuracy, pretrained + finetuned: {summary['accuracy_vote']:.2f}% with "
           f"{summary['votes']}-vote voting ({summary['accuracy']:.2f}% single pass), "
           f"{summary['test_samples']} test shapes")
