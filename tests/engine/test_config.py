@@ -77,6 +77,8 @@ def test_official_hyperparameters():
     mn = load_config("finetune/modelnet")
     assert (mn.optimizer.lr, mn.train.transform, mn.eval.vote_transform) == (1e-5, "scale_translate", "scale")
     assert load_config("finetune/scan_objonly").eval.vote_transform == "none"
+    demo = load_config("demo/pretrain")
+    assert demo.data.train_split == "train" and not demo.data.args.get("whole")  # no test shapes in pretraining
     pre = load_config("pretrain/tiny")
     assert (pre.optimizer.lr, pre.train.batch_size, pre.model.mask_ratio) == (5e-4, 128, 0.6)
 
