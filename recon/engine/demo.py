@@ -148,5 +148,5 @@ def run_demo(out: str = "runs/demo", epochs: int | None = None, num_per_class: i
           f"({summary['accuracy_scratch_single']:.2f}% single pass)")
     print(f"  outputs: {out} (summary.json, pretrain/, finetune/, scratch/, data/)")
     print(f"  test again: recon test demo/finetune --ckpt {summary['paths']['finetuned_model']} "
-          f"data.root={data_root}")
+          f"data.root={data_root} data.args.num_per_class={npc} data.args.seed={seed}")
     return summary
