@@ -1,0 +1,100 @@
+"""What every training run does around its epochs: processes, seeds, output folder, DDP wrapping,
+logging, resumable checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+import yaml
+
+from . import dist
+from .checkpointing import load_training_state, rng_state, save_training_state
+from .logging import RunLogger
+from .loop import Amp, seed_everything, set_deterministic
+
+__all__ = ["TrainRun"]
+
+LAST = "ckpt-last.pt"
+
+
+class TrainRun:
+    """Sets up one run from its config (keys ``seed``, ``deterministic``, ``device``, ``output_dir``,
+    ``log.*``, ``train.amp``, ``train.sync_bn``, ``resume``).
+
+    Attributes:
+        info: this process's :class:`~recon.engine.dist.DistInfo`.
+        device, logger, amp, out_dir.
+    """
+
+    def __init__(self, cfg, task: str):
+        self.cfg = cfg
+        self.task = task
+        self.info = dist.init_distributed(str(cfg.get("device", "auto")))
+        self.device = self.info.device
+        set_deterministic(bool(cfg.get("deterministic", False)))
+        seed_everything(int(cfg.get("seed", 0)), self.info.rank)
+        self.out_dir = cfg.get("output_dir") or os.path.join("runs", task)
+        log = cfg.get("log") or {}
+        self.logger = RunLogger(self.out_dir, enabled=self.info.is_main,
+                                tensorboard=bool(log.get("tensorboard", True)), quiet=bool(log.get("quiet", False)))
+        self.progress = bool(log.get("progress", True)) and self.info.is_main
+        self.amp = Amp(cfg.get_path("train.amp", "none"), self.device)
+        if self.info.is_main:
+            with open(os.path.join(self.out_dir, "config.yaml"), "w") as f:
+                yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
+        threads = os.environ.get("OMP_NUM_THREADS")
+        self.logger.info(
+            f"[{task}] device={self.device} world_size={self.info.world_size} amp={self.amp.mode} "
+            f"threads={threads or torch.get_num_threads()} out={self.out_dir}"
+        )
+
+    @property
+    def last_path(self) -> str:
+        return os.path.join(self.out_dir, LAST)
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Move to the device; SyncBN (CUDA only) and DDP when distributed."""
+        model = model.to(self.device)
+        if not self.info.distributed:
+            return model
+        if self.cfg.get_path("train.sync_bn", False):
+            if self.device.type == "cuda":
+                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            else:
+                warnings.warn("train.sync_bn is ignored on CPU: torch's SyncBatchNorm supports CUDA only")
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+    def resume(self, model, optimizer, schedule) -> tuple[int, dict]:
+        """Load ``resume`` (a path, or ``auto`` = this run's ckpt-last.pt when it exists).
+
+        Returns:
+            (first epoch to run, the checkpoint's ``extra`` dict).
+        """
+        path = self.cfg.get("resume")
+        if path in (None, False, ""):
+            return 0, {}
+        if path == "auto":
+            if not os.path.isfile(self.last_path):
+                return 0, {}
+            path = self.last_path
+        state = load_training_state(path, model=dist.unwrap(model), optimizer=optimizer, schedule=schedule,
+                                    scaler=self.amp.scaler, rank=self.info.rank)
+        self.logger.info(f"[{self.task}] resumed from {path} after epoch {state['epoch']}")
+        return int(state["epoch"]) + 1, dict(state.get("extra") or {})
+
+    def save(self, epoch: int, model, optimizer, schedule, extra: dict | None = None) -> None:
+        """Atomic ``ckpt-last.pt`` (rank 0 writes; every rank's RNG state goes in)."""
+        states = dist.all_gather_object(rng_state())
+        if self.info.is_main:
+            save_training_state(self.last_path, model=dist.unwrap(model), optimizer=optimizer,
+                                schedule=schedule, scaler=self.amp.scaler, epoch=epoch,
+                                config=self.cfg.to_dict(), extra=extra, rng_states=states)
+        dist.barrier()
+
+    def close(self) -> None:
+        self.logger.close()
+        dist.cleanup()

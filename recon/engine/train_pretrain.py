@@ -1,0 +1,103 @@
+"""Pretraining loop (the official ``runner_pretrain``): masked point modelling + cross-modal
+feature regression to cached teacher features.
+
+Per step: the official augmentation (rotation about y), then
+``model(points, img_feat, text_feat) -> {"loss", "loss_recon", "loss_img", "loss_text"}``; every
+``loss*`` entry is logged. After each epoch: the resumable ``ckpt-last.pt`` and the weights in the
+official released-pretrain layout (``{"base_model": state_dict}``, keys ``MAE_encoder.*`` ...,
+no teachers), which ``recon.checkpoint.load_checkpoint`` (and the official finetune loader) read
+into a classifier.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from . import dist
+from .builders import build_dataset, build_model, build_transform, train_loader
+from .checkpointing import atomic_save
+from .loop import train_epoch
+from .optim import build_optimizer, build_schedule
+from .run import TrainRun
+
+__all__ = ["pretrain", "pretrain_step", "save_backbone", "BACKBONE"]
+
+BACKBONE = "ckpt-pretrain.pth"
+
+
+def pretrain_step(transform):
+    """The pretraining ``step_fn``: augment, forward with teacher features, keep the losses."""
+
+    def step(model, batch):
+        points = batch["points"][..., :3]
+        if transform is not None:
+            points = transform(points)
+        out = model(points, img_feat=batch.get("img_feat"), text_feat=batch.get("text_feat"))
+        return {k: v for k, v in out.items() if k.startswith("loss")}
+
+    return step
+
+
+def save_backbone(model, path: str, epoch: int) -> None:
+    """The pretraining model as an official released-pretrain checkpoint (atomic)."""
+    state = {k: v.detach().cpu() for k, v in dist.unwrap(model).state_dict().items()}
+    atomic_save({"base_model": state, "epoch": int(epoch)}, path)
+
+
+def build_pretrain_dataset(cfg, run):
+    """The training set, wrapped with cached teacher features when ``teachers`` is configured."""
+    from .teacher_cache import with_teacher_features
+
+    dataset = build_dataset(cfg.data, cfg.data.get("train_split", "train"))
+    return with_teacher_features(dataset, cfg.get("teachers"), run)
+
+
+def pretrain(cfg) -> dict:
+    """Run a pretraining config; returns the summary (also ``<output_dir>/summary.json``)."""
+    run = TrainRun(cfg, "pretrain")
+    t_start = time.perf_counter()
+    log, info, tr = run.logger, run.info, cfg.train
+    try:
+        dataset = build_pretrain_dataset(cfg, run)
+        accum = int(tr.get("accum_steps", 1))
+        loader = train_loader(dataset, int(tr.batch_size), int(cfg.seed), info.rank, info.world_size, accum,
+                              int(tr.get("num_workers", 0)))
+        model = run.wrap(build_model(cfg.model))
+        optimizer = build_optimizer(model, cfg.optimizer)
+        epochs = int(tr.epochs)
+        steps_per_epoch = -(-len(loader) // accum)
+        schedule = build_schedule(optimizer, cfg.scheduler, steps_per_epoch, epochs)
+        start, _ = run.resume(model, optimizer, schedule)
+        step = pretrain_step(build_transform(tr.get("transform", "rotate")))
+        backbone = os.path.join(run.out_dir, BACKBONE)
+        log.info(f"[pretrain] {len(dataset)} samples, {steps_per_epoch} steps/epoch, epochs {start}..{epochs - 1}")
+        model.train()
+        stats = {}
+        for epoch in range(start, epochs):
+            loader.sampler.set_epoch(epoch)
+            stats = train_epoch(model, loader, step, optimizer, schedule, run.amp, epoch, run.device,
+                                accum_steps=accum, grad_clip=tr.get("grad_clip"), progress=run.progress,
+                                logger=log, log_every=int(cfg.log.get("every", 0)),
+                                global_step=epoch * steps_per_epoch, max_steps=tr.get("max_steps"))
+            log.log("epoch", epoch, **stats)
+            parts = " ".join(f"{k} {v:.4f}" for k, v in stats.items() if k.startswith("loss"))
+            log.info(f"[pretrain] epoch {epoch}: {parts} lr {stats['lr']:.3g} "
+                     f"{stats['samples_per_s']:.1f} samples/s")
+            if info.is_main:
+                save_backbone(model, backbone, epoch)
+            run.save(epoch, model, optimizer, schedule)
+        seconds = time.perf_counter() - t_start
+        summary = {"task": "pretrain", "epochs": epochs, "last_epoch": stats, "seconds": seconds,
+                   "output_dir": run.out_dir, "checkpoints": {"backbone": backbone, "train_state": run.last_path}}
+        log.info(f"[pretrain] done in {seconds:.1f}s: final loss {stats.get('loss', float('nan')):.4f}; "
+                 f"backbone {backbone}")
+        if info.is_main:
+            import json
+
+            with open(os.path.join(run.out_dir, "summary.json"), "w") as f:
+                json.dump(summary, f, indent=2, default=float)
+        return summary
+    finally:
+        run.close()
+

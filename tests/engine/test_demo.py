@@ -1,0 +1,23 @@
+"""`recon demo` end to end in its fast setting (1 epoch, 4 shapes per class)."""
+
+import pytest
+
+pytest.importorskip("recon.models", reason="recon.models lands with the models/data branches")
+pytest.importorskip("recon.checkpoint", reason="recon.checkpoint lands with the models/data branches")
+pytest.importorskip("recon.data", reason="recon.data lands with the models/data branches")
+pytest.importorskip("recon.teachers", reason="recon.teachers lands with the models/data branches")
+
+import json
+
+from recon.cli import main
+
+
+def test_demo_fast_setting_runs_and_writes_the_summary(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--epochs", "1", "--num-per-class", "4", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "reduced for the demo" in out and "RANDOM weights" in out and "summary.json" in out
+    summary = json.load(open(tmp_path / "summary.json"))
+    for key in ("accuracy_vote", "accuracy_scratch", "seconds"):
+        assert isinstance(summary[key], float), key
+    assert 0 <= summary["accuracy_vote"] <= 100 and summary["votes"] == 10
+    assert (tmp_path / "finetune" / "ckpt-last.pt").exists() and (tmp_path / "pretrain" / "ckpt-pretrain.pth").exists()
