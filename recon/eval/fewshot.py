@@ -6,8 +6,11 @@ does) is that fold's result.  Each finished fold writes ``<out>/<way>way_<shot>s
 and is never run again (resume); the summary is mean +- std over folds, as the paper's table.
 
 The finetune itself is a callable ``run_fold(cfg) -> dict(acc=...)``; :func:`engine_run_fold` binds it
-to ``recon.engine``'s finetune.  ``--dataset synthetic`` first writes few-shot pickles in the official
-format from the built-in synthetic set, so the whole protocol runs offline.
+to ``recon.engine``'s finetune with a few-shot config (``configs/fewshot/{full,linear,mlp3}.yaml``,
+the official hyper-parameters).  A fold's accuracy is its last epoch's test accuracy by default;
+``--official-selection`` reports the best epoch on the episode's test set, as the official runner.
+``--dataset synthetic`` first writes few-shot pickles in the official format from the built-in
+synthetic set, so the whole protocol runs offline.
 """
 
 from __future__ import annotations
@@ -25,13 +28,6 @@ import numpy as np
 
 from .common import build_dataset, log, run_main, write_result
 
-# Official few-shot finetune settings (cfgs/full/fewshot.yaml, linear/ and mlp3/ variants). The
-# backbone is frozen for "linear" and "mlp3" (only cls_token/cls_pos/head train, RECON_FACTS §7).
-FEWSHOT_DEFAULTS = dict(
-    epochs=150, warmup_epochs=10, batch_size=32, npoints=1024, num_group=64, group_size=32, drop_path=0.1,
-    weight_decay=0.05, grad_clip=10.0, augmentation="rotate", num_classes=40, lr=5e-4, head="full",
-)
-HEAD_LR = {"full": 5e-4, "linear": 1e-3, "mlp3": 1e-3}
 PAPER_WAYS, PAPER_SHOTS, PAPER_FOLDS = (5, 10), (10, 20), tuple(range(10))
 
 
@@ -62,7 +58,7 @@ def run_grid(
     Args:
         run_fold: ``cfg -> dict(acc=% , ...)``; ``cfg`` is ``base_cfg`` plus ``way``, ``shot``, ``fold``,
             ``out_dir`` (a per-fold directory for its checkpoints/logs).
-        base_cfg: settings shared by all folds (:data:`FEWSHOT_DEFAULTS` + model/checkpoint/data root).
+        base_cfg: settings shared by all folds (config, data root, pretrained checkpoint, seed).
         out_dir: results root; ``fold_path`` gives each fold's JSON.
 
     Returns:
@@ -151,10 +147,30 @@ def write_fewshot_pickles(train_set, test_set, out_root, way: int, shot: int, fo
 
 
 def engine_run_fold(cfg: dict) -> dict:
-    """Bind a fold to ``recon.engine``'s finetune loop (official few-shot settings in ``cfg``)."""
-    from recon.engine import run_fewshot_fold
+    """One fold = one ``recon.engine`` finetune of the few-shot config.
 
-    return run_fewshot_fold(cfg)
+    Args:
+        cfg: ``config`` (YAML path or shipped name), ``root`` (few-shot pickles), ``way``, ``shot``,
+            ``fold``, ``out_dir``, and optionally ``pretrained``, ``seed``, ``official_selection``,
+            ``overrides`` (extra dotted ``key=value`` strings).
+
+    Returns:
+        ``dict(acc=test accuracy of the selected epoch, acc_vote, selected, best)``.
+    """
+    from recon.config import load_config
+    from recon.engine.train_finetune import finetune
+
+    over = [f"data.root={cfg['root']}", f"data.args.way={cfg['way']}", f"data.args.shot={cfg['shot']}",
+            f"data.args.fold={cfg['fold']}", f"output_dir={cfg['out_dir']}", f"seed={int(cfg.get('seed', 0))}"]
+    if Path(cfg["out_dir"], "ckpt-last.pt").is_file():
+        over.append("resume=auto")  # an interrupted fold continues from its last epoch
+    if cfg.get("pretrained"):
+        over.append(f"pretrained={cfg['pretrained']}")
+    if cfg.get("official_selection"):
+        over.append("eval.best_on=test")
+    summary = finetune(load_config(cfg["config"], over + list(cfg.get("overrides") or [])))
+    return dict(acc=float(summary["accuracy"]), acc_vote=float(summary["accuracy_vote"]), selected=summary["model"],
+                best=summary.get("best"))
 
 
 def parse_folds(text: str) -> list[int]:
@@ -169,48 +185,26 @@ def parse_folds(text: str) -> list[int]:
     return out
 
 
-def load_config(path) -> dict:
-    """Few-shot YAML config over :data:`FEWSHOT_DEFAULTS`; unknown keys are refused."""
-    import yaml
-
-    cfg = dict(FEWSHOT_DEFAULTS)
-    if path:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"config: {path} must hold a mapping")
-        unknown = set(data) - set(FEWSHOT_DEFAULTS) - {"model", "name"}
-        if unknown:
-            raise ValueError(f"config: unknown keys {sorted(unknown)} in {path}")
-        cfg.update(data)
-    if cfg["head"] not in HEAD_LR:
-        raise ValueError(f"head: expected one of {sorted(HEAD_LR)}, got {cfg['head']!r}")
-    return cfg
-
-
 def _add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=None, help="configs/fewshot/{full,linear,mlp3}.yaml (default: full)")
-    p.add_argument("--head", choices=sorted(HEAD_LR), default=None, help="override the config's head")
+    p.add_argument("--config", default="fewshot/full",
+                   help="few-shot finetune config: fewshot/full (default), fewshot/linear, fewshot/mlp3 or a YAML")
     p.add_argument("--root", required=True, help="few-shot root (<way>way_<shot>shot/<fold>.pkl), or with "
                    "--dataset synthetic the synthetic set's root")
-    p.add_argument("--dataset", default="modelnet40_fewshot", choices=["modelnet40_fewshot", "synthetic"])
-    p.add_argument("--checkpoint", default=None, help="pretrained checkpoint (none = from scratch, said so)")
-    p.add_argument("--model", default=None, help="registry model (default: the config's, else recon_base)")
+    p.add_argument("--dataset", default="modelnet40", choices=["modelnet40", "synthetic"],
+                   help="modelnet40: the official pickles in --root; synthetic: episodes drawn from the built-in set")
+    p.add_argument("--pretrained", default=None, help="pretrained checkpoint (none = from scratch, said so)")
     p.add_argument("--ways", type=int, nargs="+", default=list(PAPER_WAYS))
     p.add_argument("--shots", type=int, nargs="+", default=list(PAPER_SHOTS))
     p.add_argument("--folds", default="0-9", help="e.g. 0-9 or 0,1,2")
-    p.add_argument("--epochs", type=int, default=None, help="override the official 150 epochs")
+    p.add_argument("--official-selection", action="store_true",
+                   help="report each fold's best epoch on its test set (official, optimistic); default: last epoch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/fewshot", help="results root (resume reads it)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.epochs=21")
 
 
 def run(args, run_fold: Callable[[dict], dict] | None = None) -> dict:
     """Run the grid from parsed arguments; prints the table, writes ``<out>/summary.json``."""
-    cfg = load_config(args.config)
-    if args.head:
-        cfg["head"], cfg["lr"] = args.head, HEAD_LR[args.head]
-    if args.epochs is not None:
-        cfg["epochs"] = int(args.epochs)
-    cfg["model"] = args.model or cfg.get("model", "recon_base")
     folds = parse_folds(args.folds)
     root = Path(args.root)
     if args.dataset == "synthetic":
@@ -225,19 +219,24 @@ def run(args, run_fold: Callable[[dict], dict] | None = None) -> dict:
         root = pkl_root
     if not root.is_dir():
         raise FileNotFoundError(f"root: no directory {str(root)!r}")
-    if args.checkpoint is None:
-        log("no checkpoint given: every fold finetunes from RANDOM initialisation")
-    cfg.update(root=str(root), checkpoint=args.checkpoint, seed=args.seed)
-    summary = run_grid(run_fold or engine_run_fold, cfg, args.out, args.ways, args.shots, folds)
+    if args.pretrained is None:
+        log("no --pretrained checkpoint: every fold finetunes from RANDOM initialisation")
+    if args.official_selection:
+        log("OFFICIAL SELECTION: each fold reports its best epoch on its own test set (optimistic)")
+    base = dict(config=args.config, root=str(root), pretrained=args.pretrained, seed=args.seed,
+                official_selection=bool(args.official_selection), overrides=list(args.overrides))
+    summary = run_grid(run_fold or engine_run_fold, base, args.out, args.ways, args.shots, folds)
     table = format_table(summary)
     print(table)
+    notes = [] if args.pretrained else ["from scratch (no pretrained checkpoint)"]
+    if args.official_selection:
+        notes.append("best epoch on the test set (official selection)")
     for key, v in summary.items():
         write_result(Path(args.out) / f"result_{key}.json", dict(
-            protocol="fewshot", dataset="modelnet40" if args.dataset != "synthetic" else "synthetic",
-            setting=f"{v['way']}-way {v['shot']}-shot, head {cfg['head']}", value=v["mean"], std=v["std"],
-            n=v["n"], model=cfg["model"], checkpoint=args.checkpoint, way=v["way"], shot=v["shot"],
-            accs=v["accs"], notes=[] if args.checkpoint else ["from scratch (no checkpoint)"]))
-    write_result(Path(args.out) / "summary.json", dict(config=cfg, summary=summary, table=table))
+            protocol="fewshot", dataset=args.dataset, setting=f"{v['way']}-way {v['shot']}-shot, {args.config}",
+            value=v["mean"], std=v["std"], n=v["n"], checkpoint=args.pretrained, way=v["way"], shot=v["shot"],
+            accs=v["accs"], notes=notes))
+    write_result(Path(args.out) / "summary.json", dict(settings=base, summary=summary, table=table))
     return summary
 
 
