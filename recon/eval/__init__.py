@@ -6,7 +6,7 @@ for the ``recon`` command, plus plain functions for use from Python.
 
 from .fewshot import add_fewshot_parser, main_fewshot, run_grid
 from .report import add_report_parser, main_report
-from .svm import add_svm_parser, main_svm, svm_accuracy, svm_feature
+from .svm import add_svm_parser, main_svm, svm_accuracy
 from .visualize import add_visualize_parser, main_visualize, read_points
 from .zeroshot import add_zeroshot_parser, class_text_features, main_zeroshot
 
@@ -15,5 +15,5 @@ PARSERS = (add_fewshot_parser, add_zeroshot_parser, add_svm_parser, add_visualiz
 __all__ = [
     "PARSERS", "add_fewshot_parser", "add_report_parser", "add_svm_parser", "add_visualize_parser",
     "add_zeroshot_parser", "class_text_features", "main_fewshot", "main_report", "main_svm", "main_visualize",
-    "main_zeroshot", "read_points", "run_grid", "svm_accuracy", "svm_feature",
+    "main_zeroshot", "read_points", "run_grid", "svm_accuracy",
 ]

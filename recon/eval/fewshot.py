@@ -146,6 +146,22 @@ def write_fewshot_pickles(train_set, test_set, out_root, way: int, shot: int, fo
     return path
 
 
+def frozen_backbone(base: str = "recon_base", **kwargs):
+    """The official ``linear`` / ``mlp3`` protocols: a registry classifier whose parameters train only
+    if their name contains ``'cls'`` (``cls_token``, ``cls_pos``, the head), as the official runner
+    freezes them; BatchNorm statistics still update in train mode.
+
+    Used from a config as ``model: {name: "recon.eval.fewshot:frozen_backbone", base: recon_base,
+    head: linear}`` (``mlp3`` = the full 3-layer head on the frozen backbone).
+    """
+    from recon.models import create_model
+
+    model = create_model(base, **kwargs)
+    for name, p in model.named_parameters():
+        p.requires_grad_("cls" in name)
+    return model
+
+
 def engine_run_fold(cfg: dict) -> dict:
     """One fold = one ``recon.engine`` finetune of the few-shot config.
 

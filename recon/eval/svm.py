@@ -33,20 +33,6 @@ from .common import (
 SVM_C = 0.075  # official cfgs/svm/modelnet40.yaml
 
 
-def svm_feature(out: dict) -> torch.Tensor:
-    """Official SVM feature from ``forward_features`` output.
-
-    Args:
-        out: dict with ``cls``, ``img``, ``text`` ``[B, C]`` and ``local`` ``[B, G, C]``.
-
-    Returns:
-        ``[B, 2C]``: ``[max(cls, img, text), max_G(local) + mean_G(local)]``.
-    """
-    queries = torch.stack([out["cls"], out["img"], out["text"]], dim=1).amax(dim=1)
-    local = out["local"]
-    return torch.cat([queries, local.amax(dim=1) + local.mean(dim=1)], dim=-1)
-
-
 @torch.no_grad()
 def extract_features(model, batches, npoints: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """Run ``model.forward_features`` in eval mode over ``(points, labels)`` batches.
@@ -55,6 +41,8 @@ def extract_features(model, batches, npoints: int = 1024) -> tuple[np.ndarray, n
         ``(features [n, 2C] float32, labels [n] int64)``.
     """
     model.eval()
+    from recon.models import svm_feature
+
     feats, labels = [], []
     for points, label in batches:
         feats.append(svm_feature(model.forward_features(fps_points(points, npoints))).float().cpu())

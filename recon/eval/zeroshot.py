@@ -19,16 +19,20 @@ import torch.nn.functional as F
 
 from .common import LOAD_NPOINTS, build_dataset, build_model, check_dataset_name, iterate_batches, log, run_main, write_result
 
-# Official `ratio` per dataset (cfgs/zeroshot/*.yaml). The synthetic set has no official value; it
-# takes ModelNet40's, the closest in kind (clean CAD-like shapes).
-ZEROSHOT_RATIOS = {
-    "modelnet10": 0.2,
-    "modelnet40": 0.25,
-    "scan_hardest": 0.05,
-    "scan_objbg": 0.1,
-    "scan_objonly": 0.15,
-    "synthetic": 0.25,
-}
+# The official per-dataset `ratio` lives with the zero-shot model (recon.models.ZEROSHOT_RATIOS);
+# these are its keys for our dataset names. The synthetic set has no official value: it takes
+# ModelNet40's, the closest in kind (clean CAD-like shapes).
+_RATIO_KEYS = {"scan_hardest": "scanobjectnn_hardest", "scan_objbg": "scanobjectnn_objbg",
+               "scan_objonly": "scanobjectnn_objonly", "synthetic": "modelnet40"}
+
+
+def zeroshot_ratio(dataset_name: str) -> float:
+    """The official text-query weight for ``dataset_name`` (one of recon.eval's dataset names)."""
+    from recon.models import ZEROSHOT_RATIOS
+
+    key = check_dataset_name(dataset_name)
+    return float(ZEROSHOT_RATIOS[_RATIO_KEYS.get(key, key)])
+
 
 # Official grouping per dataset: (npoints, num_group, group_size) (RECON_FACTS.md §1).
 ZEROSHOT_GROUPING = {
@@ -98,34 +102,20 @@ def class_text_features(
     return torch.stack(feats)
 
 
-def point_features(model, img_proj, text_proj, points: torch.Tensor, ratio: float) -> torch.Tensor:
-    """Zero-shot point feature ``ratio * text_proj(text query) + img_proj(img query)``.
-
-    Args:
-        model: backbone with ``forward_features(points) -> dict("img", "text" [B, C], ...)``.
-        img_proj, text_proj: ``Linear(C, D)`` heads of the zero-shot pretraining.
-        points: ``[B, N, 3]``.
-        ratio: weight of the text query (:data:`ZEROSHOT_RATIOS`).
-
-    Returns:
-        ``[B, D]``.
-    """
-    out = model.forward_features(points)
-    return ratio * text_proj(out["text"]) + img_proj(out["img"])
-
-
 def predict(point_feats: torch.Tensor, text_feats: torch.Tensor) -> torch.Tensor:
     """Arg-max of cosine similarity: ``[B, D] x [K, D] -> [B]`` class indices."""
     sim = F.normalize(point_feats, dim=-1) @ F.normalize(text_feats, dim=-1).t()
     return sim.argmax(-1)
 
 
-def load_projections(path: str | os.PathLike) -> tuple[torch.nn.Linear, torch.nn.Linear]:
-    """Read ``img_proj`` and ``text_proj`` (``Linear(C, D)``) from a pretraining checkpoint.
+def load_projections(model, path: str | os.PathLike) -> None:
+    """Copy ``img_proj`` / ``text_proj`` from a pretraining checkpoint into the zero-shot ``model``.
 
-    Accepts the official ``torch.save`` layout (weights under ``base_model``, keys possibly prefixed
-    ``module.``) and recon's safetensors files.  The zero-shot checkpoint must come from the CLIP
-    ViT-B/32 pretraining (both heads 512-d); the ViT-B/16 one has a 768-d ``img_proj`` and is refused.
+    ``load_checkpoint(strict=False)`` would leave a projection missing from the file at its random
+    init and zero-shot would silently score noise; this reads both explicitly and refuses files
+    without them.  Accepts the official ``torch.save`` layout (weights under ``base_model``, keys
+    possibly prefixed ``module.``) and recon's safetensors files.  The checkpoint must come from
+    the CLIP ViT-B/32 pretraining (both heads 512-d); the ViT-B/16 one has a 768-d ``img_proj``.
     """
     path = Path(path)
     if not path.is_file():
@@ -141,7 +131,6 @@ def load_projections(path: str | os.PathLike) -> tuple[torch.nn.Linear, torch.nn
                 if key in state and isinstance(state[key], dict):
                     state = state[key]
                     break
-    heads = {}
     for name in ("img_proj", "text_proj"):
         found = {}
         for k, v in state.items():
@@ -153,16 +142,14 @@ def load_projections(path: str | os.PathLike) -> tuple[torch.nn.Linear, torch.nn
                 f"checkpoint: {str(path)!r} has no {name}.weight/{name}.bias; zero-shot needs a "
                 "pretraining checkpoint (official zero-shot layout: img_proj/text_proj [512, C])"
             )
-        lin = torch.nn.Linear(found["weight"].shape[1], found["weight"].shape[0])
-        lin.load_state_dict(found)
-        heads[name] = lin.eval()
-    d_img, d_txt = heads["img_proj"].out_features, heads["text_proj"].out_features
-    if d_img != d_txt:
-        raise ValueError(
-            f"checkpoint: img_proj is {d_img}-d but text_proj is {d_txt}-d; zero-shot compares both with "
-            "CLIP text features, so it needs the CLIP ViT-B/32 pretraining (img_proj [512, C])"
-        )
-    return heads["img_proj"], heads["text_proj"]
+        target = getattr(model, name)
+        if found["weight"].shape != target.weight.shape:
+            raise ValueError(
+                f"checkpoint: {name}.weight is {tuple(found['weight'].shape)}, the model expects "
+                f"{tuple(target.weight.shape)}; zero-shot compares both queries with CLIP text features, so it "
+                "needs the CLIP ViT-B/32 pretraining (img_proj and text_proj [512, C])"
+            )
+        target.load_state_dict(found)
 
 
 def sample_points(points: torch.Tensor, npoints: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -175,8 +162,6 @@ def sample_points(points: torch.Tensor, npoints: int, generator: torch.Generator
 @torch.no_grad()
 def evaluate(
     model,
-    img_proj,
-    text_proj,
     batches,
     text_feats: torch.Tensor,
     ratio: float,
@@ -185,6 +170,13 @@ def evaluate(
     sampler: Callable | None = None,
 ) -> dict:
     """Accuracy of zero-shot prediction over ``batches`` of ``(points, labels)``.
+
+    Args:
+        model: zero-shot model, ``model(points, ratio=r) -> [B, D]`` =
+            ``r * text_proj(text query) + img_proj(img query)`` (``recon.models.ReConZeroShot``).
+        text_feats: ``[K, D]`` class text features (:func:`class_text_features`).
+        ratio: text-query weight (:func:`zeroshot_ratio`).
+        npoints: points per cloud after the official sampling.
 
     Returns:
         ``dict(acc=% correct, correct=int, n=int, per_class=list of % or None per class)``.
@@ -196,7 +188,7 @@ def evaluate(
     total = torch.zeros(k, dtype=torch.long)
     for points, labels in batches:
         pts = sampler(points, npoints, generator=generator)
-        pred = predict(point_features(model, img_proj, text_proj, pts, ratio), text_feats)
+        pred = predict(model(pts, ratio=ratio), text_feats)
         if labels.max() >= k or labels.min() < 0:
             raise ValueError(f"labels: expected values in [0, {k}) to match the class list, got {labels.tolist()}")
         total += torch.bincount(labels, minlength=k)
@@ -214,7 +206,7 @@ def _add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", required=True, help="dataset root in the real format")
     p.add_argument("--checkpoint", default=None,
                    help="zero-shot pretraining checkpoint (CLIP ViT-B/32 image teacher; holds img_proj/text_proj)")
-    p.add_argument("--model", default="recon_base", help="registry backbone (default recon_base)")
+    p.add_argument("--model", default="recon_base_zeroshot", help="registry zero-shot model (default recon_base_zeroshot)")
     p.add_argument("--text-teacher", default="ViT-B-32", help="CLIP text tower (open_clip arch name)")
     p.add_argument("--text-weights", default="openai", help="text-tower weights (open_clip tag or a file)")
     p.add_argument("--single-prompt", type=int, nargs="?", const=0, default=None, metavar="J",
@@ -231,15 +223,15 @@ def run(args) -> dict:
     """Run zero-shot from parsed arguments; prints and returns the result dict."""
     key = check_dataset_name(args.dataset)
     npoints, num_group, group_size = ZEROSHOT_GROUPING[key]
-    ratio = ZEROSHOT_RATIOS[key] if args.ratio is None else float(args.ratio)
+    ratio = zeroshot_ratio(key) if args.ratio is None else float(args.ratio)
     splits = ["train", "test"] if args.merge_train else ["test"]
     datasets = [build_dataset(key, args.root, s, npoints=LOAD_NPOINTS.get(key)) for s in splits]
     names = class_names(key, datasets[0])
     if args.checkpoint is None:
         raise ValueError("checkpoint: zero-shot needs a pretraining checkpoint holding img_proj/text_proj")
-    img_proj, text_proj = load_projections(args.checkpoint)
-    model = build_model(args.model, args.checkpoint, seed=args.seed, num_classes=len(names), npoints=npoints,
-                        num_group=num_group, group_size=group_size)
+    model = build_model(args.model, args.checkpoint, seed=args.seed, npoints=npoints, num_group=num_group,
+                        group_size=group_size, ratio=ratio)
+    load_projections(model, args.checkpoint)
     from recon.teachers import build_text_teacher
 
     teacher = build_text_teacher(args.text_teacher, args.text_weights)
@@ -250,7 +242,7 @@ def run(args) -> dict:
         for ds in datasets:
             yield from iterate_batches(ds, args.batch_size)
 
-    res = evaluate(model, img_proj, text_proj, batches(), text_feats, ratio, npoints, generator=gen)
+    res = evaluate(model, batches(), text_feats, ratio, npoints, generator=gen)
     setting = ("merged train+test (*)" if args.merge_train else "test") + (
         f", single prompt {args.single_prompt}" if args.single_prompt is not None else ", 60-prompt sum")
     result = dict(protocol="zeroshot", dataset=key, setting=setting, value=res["acc"], std=None, n=res["n"],

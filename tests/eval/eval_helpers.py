@@ -74,3 +74,16 @@ class ListDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return dict(points=self.points[i], label=int(self.labels[i]))
+
+
+class StandInZeroShot(StandIn):
+    """``model(points, ratio) = ratio * text_proj(text) + img_proj(img)``, as the zoo's zero-shot model."""
+
+    def __init__(self, dim=16, out_dim=4, **kw):
+        super().__init__(dim=dim, **kw)
+        self.img_proj = nn.Linear(dim, out_dim)
+        self.text_proj = nn.Linear(dim, out_dim)
+
+    def forward(self, points, ratio=0.25):
+        f = self.forward_features(points)
+        return ratio * self.text_proj(f["text"]) + self.img_proj(f["img"])

@@ -62,9 +62,10 @@ def test_folds_and_official_configs():
     assert fs.parse_folds("1,3-4") == [1, 3, 4]
     with pytest.raises(ValueError, match="folds"):
         fs.parse_folds("a")
-    for head, lr in (("full", 5e-4), ("linear", 1e-3), ("mlp3", 1e-3)):
-        cfg = yaml.safe_load(open(f"recon/configs/fewshot/{head}.yaml"))
+    for name, head, lr in (("full", "full", 5e-4), ("linear", "linear", 1e-3), ("mlp3", "full", 1e-3)):
+        cfg = yaml.safe_load(open(f"recon/configs/fewshot/{name}.yaml"))
         assert cfg["model"]["head"] == head and cfg["optimizer"]["lr"] == lr
+        assert (cfg["model"]["name"] == "recon_base") == (name == "full")  # linear/mlp3: frozen backbone
         assert cfg["train"]["epochs"] == 151 and cfg["scheduler"]["t_initial"] == 150  # official 0..150
         assert cfg["model"]["num_classes"] == 40 and cfg["model"]["drop_path_rate"] == 0.1
         assert cfg["train"]["transform"] == "rotate" and cfg["train"]["grad_clip"] == 10
