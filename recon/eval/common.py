@@ -23,9 +23,6 @@ import torch
 # Dataset names the protocols accept, and the class that reads each (import is lazy: the data package
 # is only needed when a real dataset is asked for).
 DATASET_NAMES = ("synthetic", "modelnet10", "modelnet40", "scan_hardest", "scan_objbg", "scan_objonly")
-# Points read per sample before a protocol's own FPS: the official evaluations read ModelNet's
-# 8192-point FPS files and FPS them down themselves; ScanObjectNN always holds 2048.
-LOAD_NPOINTS = {"modelnet10": 8192, "modelnet40": 8192, "synthetic": 2048}
 _SCAN_VARIANTS = {"scan_hardest": "hardest", "scan_objbg": "objbg", "scan_objonly": "objonly"}
 
 
@@ -42,7 +39,7 @@ def check_dataset_name(name: str) -> str:
     return key
 
 
-def build_dataset(name: str, root: str | os.PathLike, split: str, npoints: int | None = None):
+def build_dataset(name: str, root: str | os.PathLike, split: str, npoints: int | None = None, **kwargs):
     """Construct the dataset ``name`` (one of :data:`DATASET_NAMES`) reading ``root``.
 
     Args:
@@ -51,20 +48,36 @@ def build_dataset(name: str, root: str | os.PathLike, split: str, npoints: int |
         split: ``"train"`` or ``"test"``.
         npoints: points per sample for the datasets that subsample on load (ModelNet, synthetic);
             ScanObjectNN always yields its stored 2048 points.
+        **kwargs: passed to the dataset class (e.g. ``num_per_class`` of the synthetic set).
 
     Returns:
         a ``torch.utils.data.Dataset`` whose items are dicts with ``points`` [N, 3] and ``label``.
     """
     key = check_dataset_name(name)
+    npoints = kwargs.pop("npoints", npoints)  # an explicit --data-args npoints=... wins
     if split not in ("train", "test"):
         raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
     import recon.data as data
 
     if key == "synthetic":
-        return data.SyntheticShapes(root, split=split, npoints=npoints or 1024)
+        return data.SyntheticShapes(root, split=split, npoints=npoints or 1024, **kwargs)
     if key in ("modelnet10", "modelnet40"):
-        return data.ModelNet40(root, split=split, npoints=npoints or 1024, num_category=int(key[8:]))
-    return data.ScanObjectNN(root, variant=_SCAN_VARIANTS[key], split=split)
+        return data.ModelNet40(root, split=split, npoints=npoints or 1024, num_category=int(key[8:]), **kwargs)
+    return data.ScanObjectNN(root, variant=_SCAN_VARIANTS[key], split=split, **kwargs)
+
+
+def load_npoints(name: str, fps_npoints: int) -> int | None:
+    """Points to read per sample for a protocol that then takes ``fps(cloud, fps_npoints)``.
+
+    ModelNet's files are stored in FPS order from index 0, so their first ``fps_npoints`` rows ARE
+    the official ``fps(points, fps_npoints)`` and reading just those is exact and cheap;
+    ScanObjectNN always yields its 2048 stored points (None); the synthetic set reads 2048 random
+    points of its 8192 (then FPS runs on those).
+    """
+    key = check_dataset_name(name)
+    if key.startswith("modelnet"):
+        return int(fps_npoints)
+    return None if key.startswith("scan_") else max(2048, int(fps_npoints))
 
 
 def build_model(name: str, checkpoint: str | None = None, seed: int = 0, **kwargs) -> torch.nn.Module:
@@ -93,6 +106,28 @@ def build_model(name: str, checkpoint: str | None = None, seed: int = 0, **kwarg
     return model.eval()
 
 
+def parse_kv(items, what: str) -> dict:
+    """``["depth=2", "head=linear"]`` -> ``{"depth": 2, "head": "linear"}`` (values parsed as YAML)."""
+    import yaml
+
+    out = {}
+    for item in items or ():
+        key, sep, text = str(item).partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{what}: expected key=value, got {item!r}")
+        out[key.strip()] = yaml.safe_load(text)
+    return out
+
+
+def add_common_args(p, model: str) -> None:
+    """Arguments every protocol shares: model, checkpoint, extra model/dataset keyword arguments."""
+    p.add_argument("--model", default=model, help=f"registry model (default {model})")
+    p.add_argument("--model-args", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="extra model keyword arguments, e.g. depth=2 (must match the checkpoint)")
+    p.add_argument("--data-args", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="extra dataset keyword arguments, e.g. num_per_class=10 for the synthetic set")
+
+
 def file_digest(path: str | os.PathLike, length: int = 16) -> str:
     """First ``length`` hex digits of the SHA-256 of a file's bytes (used as a cache key)."""
     h = hashlib.sha256()
@@ -102,9 +137,12 @@ def file_digest(path: str | os.PathLike, length: int = 16) -> str:
     return h.hexdigest()[:length]
 
 
-def path_tag(path: str | os.PathLike, length: int = 8) -> str:
-    """Short hash of a resolved path: a cache key part so two dataset roots never share entries."""
-    return hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:length]
+def path_tag(text: str | os.PathLike, length: int = 8) -> str:
+    """Short hash of a resolved path (or of any text): a cache-key part, so that two dataset roots or
+    two model settings never share cache entries."""
+    if isinstance(text, Path) or os.path.sep in str(text) or os.path.exists(str(text)):
+        text = str(Path(text).resolve())
+    return hashlib.sha256(str(text).encode()).hexdigest()[:length]
 
 
 def fps_points(points: torch.Tensor, npoints: int) -> torch.Tensor:

@@ -17,14 +17,16 @@ import numpy as np
 import torch
 
 from .common import (
-    LOAD_NPOINTS,
+    add_common_args,
     build_dataset,
     build_model,
     check_dataset_name,
     file_digest,
     fps_points,
     iterate_batches,
+    load_npoints,
     log,
+    parse_kv,
     path_tag,
     run_main,
     write_result,
@@ -106,7 +108,7 @@ def _add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="modelnet40", help="modelnet40 (official) | modelnet10 | synthetic | scan_*")
     p.add_argument("--root", required=True, help="dataset root in the real format")
     p.add_argument("--checkpoint", default=None, help="pretrained checkpoint; none = random weights (said so)")
-    p.add_argument("--model", default="recon_base", help="registry backbone (default recon_base)")
+    add_common_args(p, "recon_base")
     p.add_argument("--npoints", type=int, default=1024, help="FPS points per cloud (official 1024)")
     p.add_argument("--c", type=float, default=SVM_C, help=f"LinearSVC C (official {SVM_C})")
     p.add_argument("--batch-size", type=int, default=32)
@@ -118,13 +120,17 @@ def _add_args(p: argparse.ArgumentParser) -> None:
 def run(args) -> dict:
     """Run the SVM protocol from parsed arguments; prints and returns the result dict."""
     key = check_dataset_name(args.dataset)
-    train_set = build_dataset(key, args.root, "train", npoints=LOAD_NPOINTS.get(key))
-    test_set = build_dataset(key, args.root, "test", npoints=LOAD_NPOINTS.get(key))
+    data_kw = parse_kv(args.data_args, "data-args")
+    n_load = load_npoints(key, args.npoints)
+    train_set = build_dataset(key, args.root, "train", npoints=n_load, **data_kw)
+    test_set = build_dataset(key, args.root, "test", npoints=n_load, **data_kw)
+    model_kw = parse_kv(args.model_args, "model-args")
     model = build_model(args.model, args.checkpoint, seed=args.seed, num_classes=len(train_set.classes),
-                        npoints=args.npoints)
+                        npoints=args.npoints, **model_kw)
     weights = file_digest(args.checkpoint) if args.checkpoint else f"random-seed{args.seed}"
     root_tag = path_tag(args.root)
-    cache_key = f"{args.model}_{weights}_{key}_{root_tag}"
+    model_tag = path_tag(repr(sorted(model_kw.items())) + repr(sorted(data_kw.items())), 6)
+    cache_key = f"{args.model}_{weights}_{key}_{root_tag}_{model_tag}"
     res = svm_accuracy(model, train_set, test_set, npoints=args.npoints, batch_size=args.batch_size,
                        cache_dir=args.cache_dir or None, cache_key=cache_key, c=args.c)
     notes = [] if args.checkpoint else ["random weights (no checkpoint)"]

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .common import LOAD_NPOINTS, build_dataset, build_model, fps_points, log, run_main
+from .common import add_common_args, build_dataset, build_model, fps_points, load_npoints, parse_kv, run_main
 
 _PLY_TYPES = {
     "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2", "ushort": "u2",
@@ -202,7 +202,7 @@ def _add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="test")
     p.add_argument("--index", type=int, default=0, help="sample index in the dataset")
     p.add_argument("--checkpoint", default=None, help="checkpoint; none = RANDOM weights (said so in the figure)")
-    p.add_argument("--model", default="recon_base", help="registry model (default recon_base)")
+    add_common_args(p, "recon_base")
     p.add_argument("--npoints", type=int, default=1024)
     p.add_argument("--group-size", type=int, default=32)
     p.add_argument("--layer", type=int, default=None, help="block index (negative from the end); default: mean")
@@ -217,7 +217,8 @@ def run(args) -> Path:
     else:
         if not args.root:
             raise ValueError("root: --dataset needs --root")
-        ds = build_dataset(args.dataset, args.root, args.split, npoints=LOAD_NPOINTS.get(args.dataset.lower()))
+        ds = build_dataset(args.dataset, args.root, args.split, npoints=load_npoints(args.dataset, args.npoints),
+                           **parse_kv(args.data_args, "data-args"))
         if not 0 <= args.index < len(ds):
             raise ValueError(f"index: expected 0 <= index < {len(ds)}, got {args.index}")
         item = ds[args.index]
@@ -225,7 +226,8 @@ def run(args) -> Path:
         classes = getattr(ds, "classes", None)
         label = f"{args.dataset}[{args.index}]" + (f" ({classes[int(item['label'])]})" if classes else "")
     model = build_model(args.model, args.checkpoint, seed=args.seed, npoints=args.npoints,
-                        num_group=args.npoints // 16, group_size=args.group_size)
+                        num_group=args.npoints // 16, group_size=args.group_size,
+                        **parse_kv(args.model_args, "model-args"))
     weights = Path(args.checkpoint).name if args.checkpoint else "RANDOM weights (no checkpoint)"
     layer = "mean over blocks" if args.layer is None else f"block {args.layer}"
     path = visualize(model, points, args.out, npoints=args.npoints, layer=args.layer, group_size=args.group_size,

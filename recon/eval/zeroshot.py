@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .common import LOAD_NPOINTS, build_dataset, build_model, check_dataset_name, iterate_batches, log, run_main, write_result
+from .common import add_common_args, build_dataset, build_model, check_dataset_name, iterate_batches, load_npoints, log, parse_kv, run_main, write_result
 
 # The official per-dataset `ratio` lives with the zero-shot model (recon.models.ZEROSHOT_RATIOS);
 # these are its keys for our dataset names. The synthetic set has no official value: it takes
@@ -206,9 +206,10 @@ def _add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", required=True, help="dataset root in the real format")
     p.add_argument("--checkpoint", default=None,
                    help="zero-shot pretraining checkpoint (CLIP ViT-B/32 image teacher; holds img_proj/text_proj)")
-    p.add_argument("--model", default="recon_base_zeroshot", help="registry zero-shot model (default recon_base_zeroshot)")
-    p.add_argument("--text-teacher", default="ViT-B-32", help="CLIP text tower (open_clip arch name)")
-    p.add_argument("--text-weights", default="openai", help="text-tower weights (open_clip tag or a file)")
+    add_common_args(p, "recon_base_zeroshot")
+    p.add_argument("--text-teacher", default="ViT-B-32", help="CLIP text tower arch (ViT-B-32 official; tiny for tests)")
+    p.add_argument("--text-weights", default=None,
+                   help="CLIP text-tower weights file (default $RECON_TEXT_TEACHER; none = random, said loudly)")
     p.add_argument("--single-prompt", type=int, nargs="?", const=0, default=None, metavar="J",
                    help="use only prompt J of the 60 (default 0 = '<class>.'): the no-ensemble row")
     p.add_argument("--merge-train", action="store_true",
@@ -225,12 +226,17 @@ def run(args) -> dict:
     npoints, num_group, group_size = ZEROSHOT_GROUPING[key]
     ratio = zeroshot_ratio(key) if args.ratio is None else float(args.ratio)
     splits = ["train", "test"] if args.merge_train else ["test"]
-    datasets = [build_dataset(key, args.root, s, npoints=LOAD_NPOINTS.get(key)) for s in splits]
+    data_kw = parse_kv(args.data_args, "data-args")
+    from recon.data.transforms import default_point_all
+
+    # the official sampling FPS's to point_all first: ModelNet's FPS-ordered files give that prefix
+    n_load = load_npoints(key, default_point_all(npoints))
+    datasets = [build_dataset(key, args.root, s, npoints=n_load, **data_kw) for s in splits]
     names = class_names(key, datasets[0])
     if args.checkpoint is None:
         raise ValueError("checkpoint: zero-shot needs a pretraining checkpoint holding img_proj/text_proj")
     model = build_model(args.model, args.checkpoint, seed=args.seed, npoints=npoints, num_group=num_group,
-                        group_size=group_size, ratio=ratio)
+                        group_size=group_size, ratio=ratio, **parse_kv(args.model_args, "model-args"))
     load_projections(model, args.checkpoint)
     from recon.teachers import build_text_teacher
 
