@@ -44,6 +44,19 @@ def test_svm_command_on_synthetic_with_cache(syn_root, tmp_path, capsys):
     assert json.loads(out.read_text())["value"] == res["value"]
 
 
+def test_pretrained_vs_random_probe(syn_root, tmp_path):
+    pytest.importorskip("recon.checkpoint", reason="checkpoint loading (issue #3) is needed to load the model")
+    from recon.models import create_model
+
+    torch.manual_seed(5)
+    model = create_model("recon_tiny", num_classes=4, npoints=256, depth=1)
+    torch.save({"base_model": model.state_dict()}, tmp_path / "m.pth")
+    res = svm.pretrained_vs_random("recon_tiny", str(tmp_path / "m.pth"), syn_root, npoints=256,
+                                   model_kwargs={"depth": 1}, data_kwargs={"num_per_class": 5, "num_classes": 4})
+    assert res["n_test"] == 4 and 0 <= res["pretrained"] <= 100 and 0 <= res["random"] <= 100
+    assert res["margin"] == pytest.approx(res["pretrained"] - res["random"])
+
+
 def test_visualize_command_ply_and_dataset(syn_root, tmp_path, capsys):
     import matplotlib.image as mpimg
 
