@@ -223,6 +223,8 @@ def _add_args(p: argparse.ArgumentParser) -> None:
 def run(args) -> dict:
     """Run zero-shot from parsed arguments; prints and returns the result dict."""
     key = check_dataset_name(args.dataset)
+    if args.checkpoint is None:
+        raise ValueError("checkpoint: zero-shot needs a pretraining checkpoint holding img_proj/text_proj")
     npoints, num_group, group_size = ZEROSHOT_GROUPING[key]
     ratio = zeroshot_ratio(key) if args.ratio is None else float(args.ratio)
     splits = ["train", "test"] if args.merge_train else ["test"]
@@ -233,8 +235,6 @@ def run(args) -> dict:
     n_load = load_npoints(key, default_point_all(npoints))
     datasets = [build_dataset(key, args.root, s, npoints=n_load, **data_kw) for s in splits]
     names = class_names(key, datasets[0])
-    if args.checkpoint is None:
-        raise ValueError("checkpoint: zero-shot needs a pretraining checkpoint holding img_proj/text_proj")
     model = build_model(args.model, args.checkpoint, seed=args.seed, npoints=npoints, num_group=num_group,
                         group_size=group_size, ratio=ratio, **parse_kv(args.model_args, "model-args"))
     load_projections(model, args.checkpoint)
