@@ -34,8 +34,8 @@ from torch import nn
 from .heads import HEAD_TYPES, build_head
 from .layers import NORM_STYLES, Attention, DropPath, Mlp
 from .pointmae import PointMAEBackbone
-from .pretrain import MaskedPretrainModel, ReConPretrain, _pretrain_config
-from .recon import ReConBackbone, ReConClassifier, _finish, _num_group, init_vit_weights
+from .pretrain import MaskedPretrainModel, ReConPretrain
+from .recon import ReConBackbone, ReConClassifier, classifier_config, init_vit_weights
 from .registry import register_model
 from .tokenizer import Group, PatchEmbed, PosEmbed
 
@@ -261,20 +261,32 @@ class TwoTowerPretrain(_DistillPretrain):
                          decoder_num_heads or num_heads, img_dim, text_dim, drop_path_rate, loss)
 
 
+def _build(cls, config: dict, pretrained) -> nn.Module:
+    """Instantiate ``cls`` from ``config`` (minus ``name``/``npoints``), attach ``model.config``, load
+    ``pretrained`` (report in ``model.load_report``), as the zoo's factories do."""
+    model = cls(**{k: v for k, v in config.items() if k not in ("name", "npoints")})
+    model.config = config
+    if pretrained:
+        from recon.checkpoint import load_checkpoint
+
+        model.load_report = load_checkpoint(model, pretrained)
+    return model
+
+
 def _classifier(cls, name, kw):
-    config = dict(name=name, num_classes=int(kw["num_classes"]), npoints=int(kw["npoints"]),
-                  num_group=_num_group(kw["npoints"], kw["num_group"]), group_size=int(kw["group_size"]),
-                  drop_path_rate=float(kw["drop_path_rate"]), head=kw["head"], norm_style=kw["norm_style"],
-                  depth=int(kw["depth"]), embed_dim=int(kw["embed_dim"]), num_heads=int(kw["num_heads"]))
-    args = {k: v for k, v in config.items() if k not in ("name", "npoints")}
-    return _finish(cls(**args), config, kw["pretrained"])
+    config = classifier_config(name, kw["num_classes"], kw["npoints"], kw["num_group"], kw["group_size"],
+                               kw["drop_path_rate"], kw["head"], kw["depth"], kw["embed_dim"], kw["num_heads"],
+                               norm_style=kw["norm_style"])
+    return _build(cls, config, kw["pretrained"])
 
 
 def _pretrain(cls, name, kw):
     pretrained = kw.pop("pretrained")
-    config = _pretrain_config(name, **kw)
-    args = {k: v for k, v in config.items() if k not in ("name", "npoints")}
-    return _finish(cls(**args), config, pretrained)
+    if int(kw["num_group"]) > int(kw["npoints"]):
+        raise ValueError(f"num_group ({kw['num_group']}) must not exceed npoints ({kw['npoints']})")
+    if kw.get("decoder_num_heads") is None:  # follow an overridden num_heads
+        kw["decoder_num_heads"] = kw["num_heads"]
+    return _build(cls, dict(name=name, **kw), pretrained)
 
 
 _VANILLA = "Vanilla multi-task ablation (one self-attention stream for both objectives)"
