@@ -127,17 +127,25 @@ def _extensions():
         )
 
     debug = _env_flag("RECON_DEBUG")
-    opt = ["-O0", "-g"] if debug else ["-O3"]
+    # -g0 overrides the -g of Python's default CFLAGS: debug info triples compile time and .so size.
+    opt = ["-O0", "-g"] if debug else ["-O3", "-g0"]
     # No -ffast-math: the kernels rely on NaN comparisons and on IEEE rounding identical to the
     # reference; -ffp-contract=off keeps the compiler from fusing the distance into an FMA.
-    cxx = opt + ["-std=c++17", "-ffp-contract=off", "-fopenmp"]
+    # The C++ standard is left to torch.utils.cpp_extension (torch >= 2.10 needs C++20), and so is
+    # -DPy_LIMITED_API (set from py_limited_api=True).
+    cxx = opt + ["-ffp-contract=off", "-fopenmp", "-Wno-psabi"]
     sources = sorted(glob.glob(os.path.join("csrc", "**", "*.cpp"), recursive=True))
-    define_macros = [("Py_LIMITED_API", "0x03090000")]
+    arch_list = os.environ.get("TORCH_CUDA_ARCH_LIST", "") if with_cuda else ""
+    define_macros = [
+        # Recorded by recon::build_info() so a binary can tell what it was built against.
+        ("RECON_TORCH_VERSION", f'"{torch.__version__}"'),
+        ("RECON_CUDA_ARCH_LIST", f'"{arch_list}"'),
+    ]
     extra = {"cxx": cxx}
     if with_cuda:
         sources += sorted(glob.glob(os.path.join("csrc", "**", "*.cu"), recursive=True))
         define_macros.append(("WITH_CUDA", None))
-        nvcc = opt + ["-std=c++17", "--expt-relaxed-constexpr", "-lineinfo"]
+        nvcc = opt + ["--expt-relaxed-constexpr", "-lineinfo"]
         nvcc += os.environ.get("NVCC_FLAGS", "").split()
         extra["nvcc"] = nvcc
         ext_cls = cpp_extension.CUDAExtension

@@ -53,6 +53,13 @@ RECON_HD double add_rn(double a, double b) {
 #endif
 }
 
+#if !defined(__CUDACC__)
+// GCC/Clang vector types (csrc/common/simd.h) on the CPU: the same IEEE operations lane-wise
+// (the CPU build uses -ffp-contract=off, so nothing is fused).
+template <typename V> __attribute__((always_inline)) inline V mul_rn(V a, V b) { return a * b; }
+template <typename V> __attribute__((always_inline)) inline V add_rn(V a, V b) { return a + b; }
+#endif
+
 // Squared Euclidean distance, in the exact operation order of recon.ops.reference.
 template <typename A>
 RECON_HD A sq_dist3(A ax, A ay, A az, A bx, A by, A bz) {

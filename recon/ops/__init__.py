@@ -1,15 +1,33 @@
-"""Point-cloud kernels: FPS, kNN grouping, Chamfer distance.
+"""Point-cloud kernels: farthest point sampling, kNN grouping, Chamfer distance.
 
-Placeholder face: re-exports the plain-PyTorch reference until the compiled ops land
-(issue #2 replaces this module with the kernel-backed one, same names and signatures).
+Backed by the compiled extension ``recon._C`` (CPU, and CUDA where it was built); every op is
+a ``torch.library`` custom op (namespace ``recon``) with a fake kernel, and the Chamfer and kNN
+distances have autograd, so ``torch.compile(fullgraph=True)`` traces through them. Without the
+extension the same functions run :mod:`recon.ops.reference` (plain PyTorch) after a one-time
+:class:`ReconFallbackWarning`; :func:`backend_info` says which is in use.
+
+Conventions (all ops): points are ``(B, N, 3)`` float16/bfloat16/float32/float64 tensors on cpu
+or cuda (any strides); indices are int64; distances are squared L2 in the input dtype
+(float32 arithmetic for half types). Results equal :mod:`recon.ops.reference` exactly for
+float32/float64, ties going to the lower index. An empty batch (``B == 0``) returns empty
+results; a cloud without points (``N == 0``) raises ``ValueError``. NaN coordinates are
+ordered as ``+inf`` distances (kNN, Chamfer) or never picked (FPS): see each function.
 """
 
-from .reference import (  # noqa: F401
-    ChamferDistanceL1,
-    ChamferDistanceL2,
-    chamfer_distance,
-    furthest_point_sample,
-    gather_points,
-    group_points,
-    knn,
-)
+from ._backend import ReconFallbackWarning, backend_info
+from .chamfer import ChamferDistanceL1, ChamferDistanceL2, chamfer_distance
+from .fps import furthest_point_sample
+from .gather import gather_points, group_points
+from .knn import knn
+
+__all__ = [
+    "furthest_point_sample",
+    "gather_points",
+    "knn",
+    "group_points",
+    "chamfer_distance",
+    "ChamferDistanceL2",
+    "ChamferDistanceL1",
+    "backend_info",
+    "ReconFallbackWarning",
+]

@@ -1,0 +1,111 @@
+"""Chamfer distance: nearest-neighbour distances between two clouds, both ways."""
+
+from __future__ import annotations
+
+import torch
+
+from . import _backend, _checks, reference
+
+__all__ = ["chamfer_distance", "ChamferDistanceL2", "ChamferDistanceL1"]
+
+
+def chamfer_distance(
+    x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Squared nearest-neighbour distances from ``x`` to ``y`` and from ``y`` to ``x``.
+
+    Memory is O(B·(N+M)) on CPU (never an N×M matrix). Gradients flow to ``x`` and ``y``
+    through the distances (the indices are constants).
+
+    Args:
+        x: ``(B, N, 3)`` points, float16 / bfloat16 / float32 / float64, cpu or cuda, N >= 1.
+        y: ``(B, M, 3)`` points, same dtype, device and ``B``, M >= 1.
+
+    Returns:
+        ``d_xy`` ``(B, N)``: ``min_j |x_i - y_j|^2``; ``d_yx`` ``(B, M)``: ``min_i |y_j - x_i|^2``
+        (input dtype, computed in float32 for half types); ``idx_xy`` ``(B, N)`` and ``idx_yx``
+        ``(B, M)`` int64: the nearest index, the lowest one on ties. ``B == 0`` gives empty
+        tensors.
+
+    NaN: a distance involving a NaN coordinate counts as ``+inf`` when choosing the nearest
+    point; the returned distance is then recomputed from the chosen pair, so a NaN point gets
+    a NaN distance (to index 0), and a finite point never picks a NaN partner while a finite
+    one exists.
+
+    Raises:
+        TypeError: non-floating points or a dtype mismatch.
+        ValueError: shapes not ``(B, *, 3)``, a cloud without points, batch or device mismatch.
+
+    Example:
+        >>> x, y = torch.rand(2, 2048, 3), torch.rand(2, 2048, 3, requires_grad=True)
+        >>> d_xy, d_yx, _, _ = chamfer_distance(x, y)
+        >>> (d_xy.mean() + d_yx.mean()).backward()
+    """
+    _checks.points(x, "x", "(B, N, 3)")
+    _checks.points(y, "y", "(B, M, 3)")
+    _checks.pair(x, "x", y, "y")
+    if _backend.use_kernels(x):
+        return torch.ops.recon.chamfer_forward(x.contiguous(), y.contiguous())
+    return reference.chamfer_distance(x, y)
+
+
+class ChamferDistanceL2(torch.nn.Module):
+    """Chamfer-L2 loss of the official code (``cdl2``): ``mean(d_xy) + mean(d_yx)``.
+
+    Means run over all points of the whole batch; squared distances, not their roots.
+
+    Example:
+        >>> loss = ChamferDistanceL2()(pred, target)   # (B, N, 3), (B, M, 3) -> scalar
+    """
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        d_xy, d_yx, _, _ = chamfer_distance(x, y)
+        return d_xy.mean() + d_yx.mean()
+
+
+class ChamferDistanceL1(torch.nn.Module):
+    """Chamfer-L1 of the official code (``cdl1``): ``(mean(sqrt(d_xy)) + mean(sqrt(d_yx))) / 2``.
+
+    As in the official code the gradient of ``sqrt`` is infinite where a distance is exactly 0
+    (a point that coincides with its nearest neighbour), which gives NaN gradients there.
+
+    Example:
+        >>> loss = ChamferDistanceL1()(pred, target)   # (B, N, 3), (B, M, 3) -> scalar
+    """
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        d_xy, d_yx, _, _ = chamfer_distance(x, y)
+        return (d_xy.sqrt().mean() + d_yx.sqrt().mean()) / 2
+
+
+if _backend.HAVE_C:
+
+    @torch.library.register_fake("recon::chamfer_forward")
+    def _chamfer_fake(x: torch.Tensor, y: torch.Tensor):
+        B, N, M = x.shape[0], x.shape[1], y.shape[1]
+        return (
+            x.new_empty((B, N)),
+            y.new_empty((B, M)),
+            x.new_empty((B, N), dtype=torch.long),
+            y.new_empty((B, M), dtype=torch.long),
+        )
+
+    @torch.library.register_fake("recon::chamfer_backward")
+    def _chamfer_backward_fake(grad_dxy, grad_dyx, x, y, idx_xy, idx_yx):
+        return torch.empty_like(x), torch.empty_like(y)
+
+    def _chamfer_setup_context(ctx, inputs, output) -> None:
+        x, y = inputs
+        _, _, idx_xy, idx_yx = output
+        ctx.save_for_backward(x, y, idx_xy, idx_yx)
+
+    def _chamfer_backward(ctx, grad_dxy, grad_dyx, grad_ixy, grad_iyx):
+        x, y, idx_xy, idx_yx = ctx.saved_tensors
+        grad_x, grad_y = torch.ops.recon.chamfer_backward(
+            grad_dxy.contiguous(), grad_dyx.contiguous(), x, y, idx_xy, idx_yx
+        )
+        return grad_x, grad_y
+
+    torch.library.register_autograd(
+        "recon::chamfer_forward", _chamfer_backward, setup_context=_chamfer_setup_context
+    )
