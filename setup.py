@@ -105,6 +105,8 @@ def _extensions():
         print("recon: RECON_NO_EXTENSION=1 -> no compiled kernels; recon.ops uses the slow reference ops")
         return [], {}
     torch = _import_installed_torch()
+    if not _env_flag("FORCE_ONLY_CPU") and torch.version.cuda is not None:
+        _fix_cuda_env()  # before cpp_extension is imported: it reads CUDA_HOME once, at import
     from torch.utils import cpp_extension
 
     force_cuda = _env_flag("FORCE_CUDA")
@@ -113,9 +115,6 @@ def _extensions():
         raise SystemExit("error: FORCE_CUDA=1 and FORCE_ONLY_CPU=1 contradict each other; set one.")
     with_cuda = False
     if not only_cpu and torch.version.cuda is not None:
-        _fix_cuda_env()
-        # cpp_extension reads CUDA_HOME at import; refresh it after _fix_cuda_env.
-        cpp_extension.CUDA_HOME = os.environ.get("CUDA_HOME", cpp_extension.CUDA_HOME)
         have_nvcc = cpp_extension.CUDA_HOME is not None
         with_cuda = force_cuda or (have_nvcc and torch.cuda.is_available())
         if force_cuda and not have_nvcc:
@@ -145,7 +144,8 @@ def _extensions():
     if with_cuda:
         sources += sorted(glob.glob(os.path.join("csrc", "**", "*.cu"), recursive=True))
         define_macros.append(("WITH_CUDA", None))
-        nvcc = opt + ["--expt-relaxed-constexpr", "-lineinfo"]
+        # nvcc rejects -g0; -lineinfo keeps profiler source mapping at no runtime cost.
+        nvcc = (["-O0", "-g", "-G"] if debug else ["-O3"]) + ["--expt-relaxed-constexpr", "-lineinfo"]
         nvcc += os.environ.get("NVCC_FLAGS", "").split()
         extra["nvcc"] = nvcc
         ext_cls = cpp_extension.CUDAExtension

@@ -1,0 +1,322 @@
+"""Checkpoints: recon's own format, and the official ReCon / Point-MAE ``.pth`` files.
+
+recon format (written by :func:`save_model`), for a path prefix ``run/best``::
+
+    run/best.safetensors   the weights: model.state_dict() keys (= official key names),
+                           header metadata {"format": "recon", "config": <JSON of model.config>}
+    run/best.json          {"format": "recon", "format_version": 1, "recon_version": ...,
+                            "config": model.config, "weights": "best.safetensors",
+                            "num_parameters": ...}
+    run/best.pth           optional: optimizer state and anything else passed to save_model
+                           (torch.save dict, read back with load_training_state)
+
+``load_model("run/best")`` rebuilds the model from the config and loads the weights (strict).
+
+Official files (RECON_FACTS.md §10) are ``torch.save`` dicts with the weights under
+``base_model``; keys may start with ``module.`` (DataParallel). Pretrain files put the backbone
+under ``MAE_encoder.`` and may hold the frozen teachers (``img_encoder.*``, ``text_encoder.*``),
+which are dropped. :func:`load_checkpoint` applies the official remapping (strip ``module.``,
+then a leading ``MAE_encoder.`` or ``base_model.``) when the target model has no
+``MAE_encoder`` of its own, always with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+__all__ = [
+    "LoadReport",
+    "CheckpointMismatchError",
+    "save_model",
+    "load_model",
+    "load_checkpoint",
+    "read_checkpoint",
+    "load_training_state",
+]
+
+FORMAT_VERSION = 1
+TEACHER_PREFIXES = ("img_encoder.", "text_encoder.")
+HEAD_PREFIXES = ("cls_head_finetune.",)
+_SUFFIXES = (".safetensors", ".json", ".pth")
+
+
+class CheckpointMismatchError(ValueError):
+    """Raised by ``load_checkpoint(strict=True)`` when keys are missing or unexpected."""
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_checkpoint` did; ``str(report)`` is a readable table.
+
+    Attributes:
+        source: the path (or ``"<state_dict>"``).
+        source_format: ``recon``, ``official-pretrain``, ``official-finetune``, ``state_dict``.
+        loaded: model keys filled from the checkpoint.
+        missing: model keys the checkpoint lacks (left as initialised).
+        unexpected: checkpoint keys the model lacks (ignored).
+        dropped: frozen-teacher keys of a pretrain file (never loaded).
+        reset: head keys skipped because of ``reset_head=True``.
+        notes: remapping steps applied (e.g. ``"stripped 'module.'"``).
+    """
+
+    source: str
+    source_format: str
+    loaded: list = field(default_factory=list)
+    missing: list = field(default_factory=list)
+    unexpected: list = field(default_factory=list)
+    dropped: list = field(default_factory=list)
+    reset: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is missing or unexpected."""
+        return not self.missing and not self.unexpected
+
+    def __str__(self) -> str:
+        head = f"checkpoint {self.source} ({self.source_format}"
+        head += f"; {', '.join(self.notes)})" if self.notes else ")"
+        rows = [("loaded", self.loaded), ("missing", self.missing), ("unexpected", self.unexpected),
+                ("dropped teacher", self.dropped), ("reset head", self.reset)]
+        lines = [head, f"  {'status':<16}{'count':>6}  keys"]
+        for name, keys in rows:
+            if keys or name in ("loaded", "missing", "unexpected"):
+                lines.append(f"  {name:<16}{len(keys):>6}  {_summarise(keys) if name != 'loaded' else ''}".rstrip())
+        return "\n".join(lines)
+
+
+def _summarise(keys: list, limit: int = 8) -> str:
+    """Short lists in full; longer ones grouped by first component: ``MAE_decoder.* (49), mask_token``."""
+    if len(keys) <= 4:
+        return ", ".join(keys)
+    groups: dict[str, int] = {}
+    for k in keys:
+        g = k.split(".", 1)[0] + (".*" if "." in k else "")
+        groups[g] = groups.get(g, 0) + 1
+    parts = [f"{g} ({n})" if g.endswith(".*") else g for g, n in groups.items()]
+    return ", ".join(parts[:limit]) + (f", ... ({len(parts) - limit} more groups)" if len(parts) > limit else "")
+
+
+def _prefix(path) -> str:
+    path = os.fspath(path)
+    for s in _SUFFIXES:
+        if path.endswith(s):
+            return path[: -len(s)]
+    return path
+
+
+def _is_recon(path) -> bool:
+    path = os.fspath(path)
+    return path.endswith((".safetensors", ".json")) or (
+        not os.path.isfile(path) and os.path.isfile(_prefix(path) + ".safetensors")
+    )
+
+
+def save_model(model: nn.Module, path, optimizer: torch.optim.Optimizer | None = None, **extra) -> str:
+    """Write ``model`` in recon format (see the module docstring); returns the path prefix.
+
+    Args:
+        model: a model built by a registered factory (it carries ``model.config``).
+        path: prefix such as ``"runs/best"`` (a ``.safetensors``/``.json``/``.pth`` suffix is dropped).
+        optimizer: also write ``<prefix>.pth`` with ``{"optimizer": state_dict, **extra}``.
+        extra: plain values (epoch, metrics, ...) for ``<prefix>.pth``.
+    """
+    from safetensors.torch import save_file
+
+    config = getattr(model, "config", None)
+    if not isinstance(config, dict) or "name" not in config:
+        raise ValueError("save_model needs a model built by recon.models (it has no model.config dict with 'name')")
+    prefix = _prefix(path)
+    os.makedirs(os.path.dirname(prefix) or ".", exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    config_json = json.dumps(config, sort_keys=True)
+    save_file(state, prefix + ".safetensors", metadata={"format": "recon", "config": config_json})
+    from recon import __version__
+
+    meta = {
+        "format": "recon",
+        "format_version": FORMAT_VERSION,
+        "recon_version": __version__,
+        "config": config,
+        "weights": os.path.basename(prefix) + ".safetensors",
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+    }
+    with open(prefix + ".json", "w") as f:
+        json.dump(meta, f, indent=2, sort_keys=True)
+    if optimizer is not None or extra:
+        payload = dict(extra)
+        if optimizer is not None:
+            payload["optimizer"] = optimizer.state_dict()
+        torch.save(payload, prefix + ".pth")
+    return prefix
+
+
+def _recon_config(prefix: str) -> dict:
+    if os.path.isfile(prefix + ".json"):
+        with open(prefix + ".json") as f:
+            meta = json.load(f)
+        if meta.get("format") != "recon" or "config" not in meta:
+            raise ValueError(f"{prefix}.json is not a recon model file (no format 'recon' / config)")
+        return meta["config"]
+    from safetensors import safe_open
+
+    with safe_open(prefix + ".safetensors", framework="pt") as f:
+        meta = f.metadata() or {}
+    if "config" not in meta:
+        raise ValueError(f"{prefix}.safetensors carries no recon config and {prefix}.json is missing")
+    return json.loads(meta["config"])
+
+
+def load_model(path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a model saved by :func:`save_model` (config + weights, strict)."""
+    from recon.models import create_model
+
+    prefix = _prefix(path)
+    if not os.path.isfile(prefix + ".safetensors"):
+        raise FileNotFoundError(f"no recon weights at {prefix}.safetensors")
+    model = create_model(**_recon_config(prefix))
+    load_checkpoint(model, prefix + ".safetensors", strict=True)
+    return model.to(map_location)
+
+
+def load_training_state(path) -> dict:
+    """The ``<prefix>.pth`` written by ``save_model(..., optimizer=..., **extra)``."""
+    file = _prefix(path) + ".pth"
+    if not os.path.isfile(file):
+        raise FileNotFoundError(f"no training state at {file}")
+    return torch.load(file, map_location="cpu", weights_only=True)
+
+
+def _torch_load(path: str) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(
+            f"{path} holds Python objects that torch.load(weights_only=True) refuses to unpickle ({e}). "
+            "If you trust the file, load it yourself with torch.load(path, weights_only=False) and pass "
+            "the resulting dict to load_checkpoint."
+        ) from None
+
+
+def read_checkpoint(source) -> tuple[dict, str]:
+    """Read a checkpoint into a flat ``{key: tensor}`` dict and name its format.
+
+    Args:
+        source: a recon prefix / ``.safetensors``, an official or raw ``.pth``, or an already
+            loaded dict (checkpoint or state_dict).
+
+    Returns:
+        ``(state_dict, format)`` with format ``recon``, ``official`` (a ``base_model`` dict),
+        ``state_dict`` (``model`` / ``state_dict`` entries or a raw dict).
+    """
+    if isinstance(source, Mapping):
+        obj = source
+    else:
+        path = os.fspath(source)
+        if _is_recon(path):
+            from safetensors.torch import load_file
+
+            file = _prefix(path) + ".safetensors"
+            if not os.path.isfile(file):
+                raise FileNotFoundError(f"checkpoint not found: {file}")
+            return load_file(file), "recon"
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"checkpoint not found: {path}")
+        obj = _torch_load(path)
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"expected a dict in the checkpoint, got {type(obj).__name__}")
+    for key, fmt in (("base_model", "official"), ("model", "state_dict"), ("state_dict", "state_dict")):
+        if isinstance(obj.get(key), Mapping):
+            return dict(obj[key]), fmt
+    if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return dict(obj), "state_dict"
+    raise ValueError(
+        "no weights found in the checkpoint: expected a 'base_model', 'model' or 'state_dict' entry or a flat "
+        f"state_dict; top-level keys are {sorted(map(str, obj))[:10]}"
+    )
+
+
+def _strip(key: str, prefix: str) -> str:
+    return key[len(prefix):] if key.startswith(prefix) else key
+
+
+def load_checkpoint(model: nn.Module, path, strict: bool = False, reset_head: bool = False) -> LoadReport:
+    """Load weights from any supported checkpoint into ``model``.
+
+    Args:
+        model: the target (a recon model; official key names).
+        path: recon prefix / ``.safetensors``, official pretrain or finetune ``.pth``, raw
+            state_dict ``.pth``, or an in-memory dict.
+        strict: raise :class:`CheckpointMismatchError` when keys are missing or unexpected
+            (dropped teacher keys and reset head keys do not count).
+        reset_head: do not load ``cls_head_finetune.*``; keep the model's own head (e.g. to
+            finetune a 15-class checkpoint on 40 classes).
+
+    Returns:
+        :class:`LoadReport`.
+
+    Raises:
+        ValueError: a checkpoint tensor's shape differs from the model's (names the key and
+            both shapes).
+        FileNotFoundError: no such file.
+    """
+    raw, fmt = read_checkpoint(path)
+    source = "<state_dict>" if isinstance(path, Mapping) else os.fspath(path)
+    target = model.state_dict()
+    model_has_mae = any(k.startswith("MAE_encoder.") for k in target)
+    notes = []
+    state, dropped = {}, []
+    stripped_module = False
+    for k, v in raw.items():
+        k2 = k
+        while k2.startswith("module."):
+            k2, stripped_module = k2[len("module."):], True
+        if k2.startswith(TEACHER_PREFIXES):
+            dropped.append(k2)
+            continue
+        state[k2] = v
+    if stripped_module:
+        notes.append("stripped 'module.'")
+    is_pretrain = any(k.startswith("MAE_encoder.") for k in state)
+    if fmt == "official":
+        fmt = "official-pretrain" if is_pretrain else "official-finetune"
+    if not model_has_mae:
+        remapped = {}
+        for k, v in state.items():
+            k2 = k[len("MAE_encoder."):] if k.startswith("MAE_encoder.") else _strip(k, "base_model.")
+            remapped[k2] = v
+        if is_pretrain:
+            notes.append("stripped 'MAE_encoder.'")
+        state = remapped
+    report = LoadReport(source, fmt, dropped=dropped, notes=notes)
+    to_load = {}
+    for k, v in state.items():
+        if k not in target:
+            report.unexpected.append(k)
+            continue
+        if reset_head and k.startswith(HEAD_PREFIXES):
+            report.reset.append(k)
+            continue
+        if tuple(v.shape) != tuple(target[k].shape):
+            hint = (
+                " The classifier head differs (another number of classes?): pass reset_head=True to keep the "
+                "model's freshly initialised head." if k.startswith(HEAD_PREFIXES) else ""
+            )
+            raise ValueError(
+                f"shape mismatch for {k!r}: checkpoint has {tuple(v.shape)}, model has {tuple(target[k].shape)} "
+                f"(from {source}).{hint}"
+            )
+        to_load[k] = v
+    report.loaded = list(to_load)
+    report.missing = [k for k in target if k not in to_load and k not in report.reset]
+    if strict and not report.ok:
+        raise CheckpointMismatchError(f"strict loading failed:\n{report}")
+    model.load_state_dict(to_load, strict=False)
+    return report

@@ -1,0 +1,96 @@
+"""Point-cloud tokenizer: FPS + kNN grouping, the mini-PointNet patch embedding, positions.
+
+Grouping follows the official ``Group`` (RECON_FACTS.md §1): ``num_group`` centres by furthest
+point sampling (start index 0), the ``group_size`` nearest points of each centre, centred on it.
+recon's kNN returns neighbours sorted by distance where the official one is unsorted; every
+consumer is permutation-invariant inside a group, so the outputs agree.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from recon.ops import furthest_point_sample, gather_points, group_points, knn
+
+__all__ = ["Group", "PatchEmbed", "PosEmbed", "check_points"]
+
+
+def check_points(points: torch.Tensor, min_points: int, name: str = "points") -> None:
+    """Raise ``TypeError``/``ValueError`` unless ``points`` is a float ``(B, N, 3)``, ``N >= min_points``."""
+    if not isinstance(points, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (B, N, 3), got {type(points).__name__}")
+    if points.ndim != 3 or points.shape[-1] != 3:
+        raise ValueError(f"{name} must have shape (B, N, 3), got {tuple(points.shape)}")
+    if not points.is_floating_point():
+        raise TypeError(f"{name} must be a floating point tensor, got {points.dtype}")
+    if points.shape[1] < min_points:
+        raise ValueError(
+            f"{name} has {points.shape[1]} points per cloud but the model needs at least "
+            f"{min_points} (num_group and group_size must not exceed the number of points)"
+        )
+
+
+class Group(nn.Module):
+    """Split clouds into ``num_group`` local patches of ``group_size`` points.
+
+    Args:
+        num_group: number of FPS centres G.
+        group_size: neighbours per centre S (the centre itself is one of them).
+    """
+
+    def __init__(self, num_group: int, group_size: int):
+        super().__init__()
+        if num_group < 1 or group_size < 1:
+            raise ValueError(f"num_group and group_size must be >= 1, got {num_group}, {group_size}")
+        self.num_group = int(num_group)
+        self.group_size = int(group_size)
+
+    def forward(self, xyz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``xyz (B, N, 3)`` -> ``neighborhood (B, G, S, 3)`` (centred) and ``center (B, G, 3)``."""
+        check_points(xyz, max(self.num_group, self.group_size), "points")
+        xyz = xyz.contiguous()
+        center = gather_points(xyz, furthest_point_sample(xyz, self.num_group))
+        _, idx = knn(center, xyz, self.group_size)
+        neighborhood = group_points(xyz, idx) - center.unsqueeze(2)
+        return neighborhood, center
+
+    def extra_repr(self) -> str:
+        return f"num_group={self.num_group}, group_size={self.group_size}"
+
+
+class PatchEmbed(nn.Module):
+    """Mini-PointNet patch embedding (official ``Encoder``): ``(B, G, S, 3) -> (B, G, C)``.
+
+    ``first_conv``: Conv(3→128) BN ReLU Conv(128→256); max over points; the global feature is
+    put in front of every point's feature (512); ``second_conv``: Conv(512→512) BN ReLU
+    Conv(512→C); max over points. Kernel-1 Conv1d, as released (keys and FLOPs match).
+    """
+
+    def __init__(self, encoder_channel: int):
+        super().__init__()
+        self.encoder_channel = encoder_channel
+        self.first_conv = nn.Sequential(
+            nn.Conv1d(3, 128, 1), nn.BatchNorm1d(128), nn.ReLU(inplace=True), nn.Conv1d(128, 256, 1)
+        )
+        self.second_conv = nn.Sequential(
+            nn.Conv1d(512, 512, 1),
+            nn.BatchNorm1d(512),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(512, encoder_channel, 1),
+        )
+
+    def forward(self, point_groups: torch.Tensor) -> torch.Tensor:
+        B, G, S, _ = point_groups.shape
+        x = point_groups.reshape(B * G, S, 3).transpose(1, 2)
+        f = self.first_conv(x)  # (BG, 256, S)
+        g = f.amax(dim=2, keepdim=True)
+        f = self.second_conv(torch.cat([g.expand(-1, -1, S), f], dim=1))
+        return f.amax(dim=2).reshape(B, G, self.encoder_channel)
+
+
+class PosEmbed(nn.Sequential):
+    """Positional MLP on absolute centre xyz: Linear(3→128) GELU Linear(128→C) (keys ``0``, ``2``)."""
+
+    def __init__(self, dim: int, hidden: int = 128):
+        super().__init__(nn.Linear(3, hidden), nn.GELU(), nn.Linear(hidden, dim))

@@ -1,0 +1,24 @@
+"""Frozen teachers of ReCon (CLIP text tower, ViT image towers) and their feature cache.
+
+Nothing here imports ``open_clip`` until a teacher is built: ``import recon.teachers`` is cheap,
+and building a point model never touches this package.
+"""
+
+from .prompts import ENDINGS, TEMPLATES, all_prompts  # noqa: F401  (pure python)
+
+_LAZY = {
+    "build_text_teacher": ".text", "TextTeacher": ".text",
+    "build_image_teacher": ".image", "ImageTeacher": ".image",
+    "TeacherFeatureCache": ".cache", "CachedTeacherDataset": ".cache",
+    "OnlineTeacherFeatures": ".cache",
+}
+
+__all__ = ["TEMPLATES", "ENDINGS", "all_prompts", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
