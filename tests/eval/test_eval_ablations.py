@@ -5,7 +5,6 @@ import torch
 
 pytest.importorskip("recon.models.heads", reason="the ablation models build on the model zoo (issue #3)")
 
-import recon.models.ablations  # noqa: E402,F401  (registers the models; recon.models imports it too)
 from recon.models import create_model, list_models, model_info  # noqa: E402
 
 SMALL = dict(depth=2, npoints=256, num_group=16)
