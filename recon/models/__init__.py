@@ -52,3 +52,6 @@ __all__ = [
     "count_params",
     "FlopCount",
 ]
+
+# The paper's Table 9 ablation baselines (vanilla multi-task, two-tower): imported for registration.
+from . import ablations  # noqa: E402,F401
