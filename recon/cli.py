@@ -14,7 +14,6 @@ Distributed: ``torchrun --nproc_per_node=N -m recon.cli pretrain CONFIG``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -53,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("test", help="voting test of a finetuned checkpoint")
     _add_run_args(p, resume=False)
-    p.add_argument("--ckpt", required=True, help="finetuned checkpoint (recon or official .pth)")
+    p.add_argument("--ckpt", default=None, help="finetuned checkpoint (recon or official .pth); not with --seeds")
     p.add_argument("--votes", type=int, default=None, help="votes per pass (default eval.votes, official 10)")
     p.add_argument("--repeats", type=int, default=None,
                    help="vote passes; the official reports the max of 299 (optimistic); default 1")
@@ -64,7 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=int, default=15)
     p.add_argument("--no-flops", action="store_true", help="skip the FLOP count (faster)")
 
+    from recon.eval.voting import add_voting_args
+
+    add_voting_args(p)
+
     sub.add_parser("configs", help="list the shipped configs")
+
+    from recon.eval import PARSERS  # fewshot, zeroshot, svm, visualize, report
+
+    for add in PARSERS:
+        add(sub)
     return parser
 
 
@@ -121,11 +129,14 @@ def main(argv: list[str] | None = None) -> int:
             finetune(_load(args, []))
             return 0
         if args.command == "test":
-            from recon.engine.evaluate import test_checkpoint
+            from recon.eval.voting import run_test
 
-            cfg = _load(args, [])
-            res = test_checkpoint(cfg, args.ckpt, votes=args.votes, repeats=args.repeats, seed=args.seed)
-            print(json.dumps(res, indent=2, default=float))
+            if not args.seeds and not args.ckpt:
+                raise ValueError("recon test needs --ckpt PATH (a finetuned checkpoint), or --seeds N")
+            run_test(args, _load(args, []))
+            return 0
+        if getattr(args, "func", None):
+            args.func(args)
             return 0
     except (KeyError, ValueError, FileNotFoundError) as exc:
         # user mistakes: one readable line, no traceback (RECON_DEBUG=1 shows it)
