@@ -57,15 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=None,
                    help="vote passes; the official reports the max of 299 (optimistic); default 1")
     p.add_argument("--seed", type=int, default=None, help="vote seed (default eval.vote_seed)")
+    from recon.eval.voting import add_voting_args
+
+    add_voting_args(p)  # --official-voting, --seeds N, --result
 
     p = sub.add_parser("zoo", help="list the models with parameters and FLOPs")
     p.add_argument("--npoints", type=int, default=1024, help="points per cloud for the FLOP count")
     p.add_argument("--num-classes", type=int, default=15)
     p.add_argument("--no-flops", action="store_true", help="skip the FLOP count (faster)")
-
-    from recon.eval.voting import add_voting_args
-
-    add_voting_args(p)
 
     sub.add_parser("configs", help="list the shipped configs")
 
