@@ -82,21 +82,10 @@ class SingleStreamBlock(nn.Module):
 
 
 class _FeaturesMixin:
-    """``forward_features(points)`` for backbones that provide ``forward_tokens`` and ``encoder``."""
+    """``forward_features(points)`` for backbones that provide ``forward_tokens``, ``encoder`` and
+    ``group_divider``: the very same method as :class:`ReConBackbone`'s (one implementation)."""
 
-    def forward_features(self, points: torch.Tensor, return_attention: bool = False) -> dict:
-        """``points (B, N, 3)`` -> dict ``cls``, ``img``, ``text`` ``(B, C)``, ``local (B, G, C)``,
-        ``center (B, G, 3)`` [and ``attention``: per block the queries' map over the local tokens
-        ``(B, heads, 3, G)``]."""
-        group = getattr(self, "group_divider", None)
-        if group is None:
-            raise TypeError("this backbone has no group divider: call forward_tokens(tokens, center)")
-        neighborhood, center = group(points)
-        q, v, maps = self.forward_tokens(self.encoder(neighborhood), center, return_attention)
-        out = {"cls": q[:, 0], "img": q[:, 1], "text": q[:, 2], "local": v, "center": center}
-        if return_attention:
-            out["attention"] = maps
-        return out
+    forward_features = ReConBackbone.forward_features
 
 
 class VanillaBackbone(_FeaturesMixin, nn.Module):
