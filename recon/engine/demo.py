@@ -6,7 +6,9 @@
 3. pretrain a reduced ReCon-Tiny (configs/demo/pretrain.yaml: fewer blocks and points than the
    official Tiny, said in the output) on the training split;
 4. finetune it (configs/demo/finetune.yaml) and test with 10-vote voting on the test split;
-5. finetune the same model from scratch with the same budget, for comparison.
+5. finetune the same model from scratch with the same budget, for comparison;
+6. linear-SVM probe (the paper's Table 10 protocol) of the pretrained features against the same
+   model at random init, and one attention PNG (image and text queries over the local tokens).
 
 Prints accuracies, timings and output paths; writes ``<out>/summary.json``.
 """
@@ -35,6 +37,30 @@ def _describe(cfg) -> str:
 def _cpu_seconds() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+def _model_kwargs(cfg) -> dict:
+    m = cfg.model
+    return dict(depth=int(m.depth), embed_dim=int(m.embed_dim), num_heads=int(m.num_heads),
+                num_group=int(m.num_group), group_size=int(m.group_size))
+
+
+def _probe(pre_cfg, backbone: str, data_root: str, data_kwargs: dict, out: str) -> dict:
+    """SVM accuracy of pretrained vs random-init features, and the attention PNG of one test shape."""
+    from recon.eval.common import build_dataset, build_model
+    from recon.eval.svm import pretrained_vs_random
+    from recon.eval.visualize import visualize
+
+    npoints, kw = int(pre_cfg.model.npoints), _model_kwargs(pre_cfg)
+    svm = pretrained_vs_random("recon_tiny", backbone, data_root, "synthetic", npoints=npoints, model_kwargs=kw,
+                               data_kwargs=data_kwargs, cache_dir=None, seed=int(pre_cfg.seed))
+    test = build_dataset("synthetic", data_root, "test", npoints=1024, **data_kwargs)
+    sample = test[0]
+    model = build_model("recon_tiny", backbone, num_classes=len(test.classes), npoints=npoints, **kw)
+    name = test.classes[int(sample["label"])]
+    png = visualize(model, sample["points"][:, :3].numpy(), os.path.join(out, "attention.png"), npoints=npoints,
+                    group_size=kw["group_size"], title=f"pretrained demo ReCon-Tiny, test shape 0 ({name})")
+    return {"svm": svm, "attention_png": str(png)}
 
 
 def run_demo(out: str = "runs/demo", epochs: int | None = None, num_per_class: int | None = None,
@@ -107,6 +133,11 @@ def run_demo(out: str = "runs/demo", epochs: int | None = None, num_per_class: i
     scratch_cfg.scheduler = ft_cfg.scheduler
     scratch = finetune(scratch_cfg)
     timings["scratch"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    data_kwargs = {"num_per_class": npc, "seed": seed, "num_classes": int(pre_cfg.data.args.get("num_classes", 12))}
+    probe = _probe(pre_cfg, pre["checkpoints"]["backbone"], data_root, data_kwargs, out)
+    timings["svm_and_attention"] = time.perf_counter() - t
     seconds = time.perf_counter() - t0
 
     summary = {
@@ -114,6 +145,8 @@ def run_demo(out: str = "runs/demo", epochs: int | None = None, num_per_class: i
         "accuracy": ft["accuracy"],
         "accuracy_scratch": scratch["accuracy_vote"],
         "accuracy_scratch_single": scratch["accuracy"],
+        "svm_pretrained": probe["svm"]["pretrained"],
+        "svm_random": probe["svm"]["random"],
         "seconds": seconds,
         # CPU time of this process: on a busy machine wall time overstates the demo's own cost
         "cpu_seconds": _cpu_seconds(),
@@ -131,6 +164,7 @@ def run_demo(out: str = "runs/demo", epochs: int | None = None, num_per_class: i
             "finetune": ft["output_dir"],
             "finetuned_model": ft["checkpoints"]["best"] or ft["checkpoints"]["last"],
             "scratch": scratch["output_dir"],
+            "attention_png": probe["attention_png"],
         },
     }
     with open(os.path.join(out, "summary.json"), "w") as f:
@@ -138,7 +172,8 @@ def run_demo(out: str = "runs/demo", epochs: int | None = None, num_per_class: i
     print()
     print(f"recon demo finished in {seconds:.0f}s on {torch.get_num_threads()} threads "
           f"(data {timings['data']:.0f}s, pretrain {timings['pretrain']:.0f}s, finetune "
-          f"{timings['finetune']:.0f}s, scratch {timings['scratch']:.0f}s)")
+          f"{timings['finetune']:.0f}s, scratch {timings['scratch']:.0f}s, "
+          f"SVM + attention {timings['svm_and_attention']:.0f}s)")
     print(f"  CPU time {summary['cpu_seconds']:.0f}s, 1-min load average {summary['load_average']:.1f} "
           f"(a load above the core count means other work shared the CPU: the wall time is pessimistic)")
     print(f"  test accuracy, pretrained + finetuned: {summary['accuracy_vote']:.2f}% with "
@@ -146,7 +181,10 @@ def run_demo(out: str = "runs/demo", epochs: int | None = None, num_per_class: i
           f"{summary['test_samples']} test shapes")
     print(f"  test accuracy, from scratch (same budget): {summary['accuracy_scratch']:.2f}% with voting "
           f"({summary['accuracy_scratch_single']:.2f}% single pass)")
-    print(f"  outputs: {out} (summary.json, pretrain/, finetune/, scratch/, data/)")
+    print(f"  linear SVM on frozen features (LinearSVC C=0.075): pretrained {summary['svm_pretrained']:.2f}%, "
+          f"random init {summary['svm_random']:.2f}%")
+    print(f"  attention of the image / text queries: {probe['attention_png']}")
+    print(f"  outputs: {out} (summary.json, attention.png, pretrain/, finetune/, scratch/, data/)")
     print(f"  test again: recon test demo/finetune --ckpt {summary['paths']['finetuned_model']} "
           f"data.root={data_root} data.args.num_per_class={npc} data.args.seed={seed}")
     return summary
