@@ -20,7 +20,8 @@ def with_teacher_features(dataset, teachers_cfg, run):
 
     Config keys (section ``teachers``): ``image`` / ``text`` (``{arch, weights}``, or null to skip
     that modality), ``cache`` (folder; default ``<data.root>/teacher_cache``), ``views``,
-    ``batch_size``, ``num_workers``. ``teachers: null`` returns the dataset as is (its items may
+    ``batch_size``, ``num_workers``, ``standardize`` (z-score the features with the cache's
+    per-dimension mean/std; the official recipe regresses raw features). ``teachers: null`` returns the dataset as is (its items may
     already carry features, or the model trains on the reconstruction loss alone).
     """
     if not teachers_cfg:
@@ -43,4 +44,4 @@ def with_teacher_features(dataset, teachers_cfg, run):
                         f"(image={img_cfg and img_cfg['arch']}, text={txt_cfg and txt_cfg['arch']})")
         cache.build()
     dist.barrier()
-    return CachedTeacherDataset(dataset, cache)
+    return CachedTeacherDataset(dataset, cache, standardize=bool(teachers_cfg.get("standardize", False)))

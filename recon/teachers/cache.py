@@ -126,6 +126,29 @@ class _Store:
             self._feats = np.load(self.feats_path, mmap_mode="r").view(np.ndarray)
         return self._feats
 
+    def moments(self, chunk_rows: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+        """Per-dimension ``(mean, std)`` float32 ``[D]`` over every stored feature (all rows, views,
+        prompts), accumulated in float64 over chunks (a ShapeNet cache does not fit in memory) and
+        kept in ``moments.npy`` beside the features (recomputed if the features are newer)."""
+        path = os.path.join(self.folder, "moments.npy")
+        if os.path.exists(path) and os.path.getmtime(path) >= os.path.getmtime(self.feats_path):
+            m = np.load(path)
+            return m[0], m[1]
+        feats = self.feats.reshape(self.shape[0], -1, self.shape[-1])
+        total, sq, n = np.zeros(self.shape[-1]), np.zeros(self.shape[-1]), 0
+        for i in range(0, feats.shape[0], chunk_rows):
+            block = np.asarray(feats[i:i + chunk_rows], np.float64).reshape(-1, self.shape[-1])
+            total += block.sum(0)
+            sq += np.square(block).sum(0)
+            n += block.shape[0]
+        mean = total / max(n, 1)
+        std = np.sqrt(np.maximum(sq / max(n, 1) - mean * mean, 0.0))
+        out = np.stack([mean, std]).astype(np.float32)
+        tmp = path + f".{os.getpid()}.tmp.npy"
+        np.save(tmp, out)
+        os.replace(tmp, path)
+        return out[0], out[1]
+
     def __getstate__(self):
         return {**self.__dict__, "_feats": None}
 
@@ -266,9 +289,18 @@ class CachedTeacherDataset(Dataset):
     With ``online=True`` no cache is read: items keep ``"image"`` and gain ``"prompt"`` (a random
     prompt string); :class:`OnlineTeacherFeatures` then runs the teachers on the batch, exactly as
     the official model does every step.
+
+    ``standardize=True`` z-scores every feature dimension with the cache's own mean and std
+    (:meth:`_Store.moments`). The official recipe regresses the raw features (the default); the
+    option exists for teachers whose raw features are dominated by a component shared by all
+    inputs (the demo's random-init towers: their per-sample variation is a few % of the feature
+    norm, so SmoothL1 on raw features gives the query almost no signal).
     """
 
-    def __init__(self, dataset, cache: Optional[TeacherFeatureCache] = None, online: bool = False):
+    def __init__(self, dataset, cache: Optional[TeacherFeatureCache] = None, online: bool = False,
+                 standardize: bool = False):
+        if online and standardize:
+            raise ValueError("standardize: needs the feature cache's statistics; it cannot be used with online=True")
         if online:
             self.dataset = dataset
         else:
@@ -288,6 +320,13 @@ class CachedTeacherDataset(Dataset):
         self._txt = cache.text_store if cache is not None and not online else None
         self._text_row = dict(cache.text_row) if self._txt is not None else {}
         self._views = cache.views if cache is not None else 0
+        self._moments = {}
+        if standardize:
+            for key, store in (("img_feat", self._img), ("text_feat", self._txt)):
+                if store is not None:
+                    mean, std = store.moments()
+                    # a dimension constant over the whole cache carries nothing: leave it at 0, not inf
+                    self._moments[key] = (torch.from_numpy(mean), torch.from_numpy(np.where(std > 0, std, 1.0).astype(np.float32)))
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -303,6 +342,8 @@ class CachedTeacherDataset(Dataset):
         if self._txt is not None:
             item["text_feat"] = torch.from_numpy(np.array(
                 self._txt.feats[self._text_row[item["text"]], random.randrange(NUM_PROMPTS)], np.float32))
+        for key, (mean, std) in self._moments.items():
+            item[key] = (item[key] - mean) / std
         return item
 
 

@@ -145,3 +145,30 @@ def test_online_mode(env):
     assert batch["img_feat"].shape == (3, 768) and batch["text_feat"].shape == (3, 512)
     with pytest.raises(ValueError, match="needs a text_teacher"):
         TeacherFeatureCache("/tmp/x", ds)
+
+
+def test_standardize_uses_the_cache_moments(tmp_path, env):
+    c = _cache(tmp_path, env).build()
+    for store in (c.image_store, c.text_store):
+        flat = np.asarray(store.feats, np.float64).reshape(-1, store.shape[-1])
+        mean, std = store.moments(chunk_rows=2)  # several chunks: the accumulation must be exact
+        np.testing.assert_allclose(mean, flat.mean(0), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(std, flat.std(0), rtol=1e-4, atol=1e-6)
+        assert os.path.exists(os.path.join(store.folder, "moments.npy"))
+    ds = env[0]
+    raw, std_ds = CachedTeacherDataset(ds, c), CachedTeacherDataset(ds, c, standardize=True)
+    random.seed(3)
+    a = raw[1]
+    random.seed(3)
+    b = std_ds[1]  # same drawn view and prompt
+    for key, store in (("img_feat", c.image_store), ("text_feat", c.text_store)):
+        mean, sd = store.moments()
+        expect = (a[key] - torch.from_numpy(mean)) / torch.from_numpy(np.where(sd > 0, sd, 1).astype(np.float32))
+        torch.testing.assert_close(b[key], expect)
+        assert b[key].dtype == torch.float32 and torch.isfinite(b[key]).all()
+    # over every stored text feature the standardized values have mean 0 and std 1 per dimension
+    z = (np.asarray(c.text_store.feats, np.float64).reshape(-1, c.text_store.shape[-1]) - c.text_store.moments()[0]) \
+        / c.text_store.moments()[1]
+    np.testing.assert_allclose(z.mean(0), 0, atol=1e-4)
+    with pytest.raises(ValueError, match="standardize"):
+        CachedTeacherDataset(ds, None, online=True, standardize=True)
