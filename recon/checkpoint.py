@@ -130,6 +130,8 @@ def save_model(model: nn.Module, path, optimizer: torch.optim.Optimizer | None =
     """
     from safetensors.torch import save_file
 
+    from recon.atomic import atomic_save, atomic_write, atomic_write_json
+
     config = getattr(model, "config", None)
     if not isinstance(config, dict) or "name" not in config:
         raise ValueError("save_model needs a model built by recon.models (it has no model.config dict with 'name')")
@@ -137,7 +139,9 @@ def save_model(model: nn.Module, path, optimizer: torch.optim.Optimizer | None =
     os.makedirs(os.path.dirname(prefix) or ".", exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     config_json = json.dumps(config, sort_keys=True)
-    save_file(state, prefix + ".safetensors", metadata={"format": "recon", "config": config_json})
+    # each file is replaced atomically, so a run killed mid-save keeps a loadable previous model
+    atomic_write(prefix + ".safetensors",
+                 lambda tmp: save_file(state, tmp, metadata={"format": "recon", "config": config_json}))
     from recon import __version__
 
     meta = {
@@ -148,13 +152,12 @@ def save_model(model: nn.Module, path, optimizer: torch.optim.Optimizer | None =
         "weights": os.path.basename(prefix) + ".safetensors",
         "num_parameters": sum(p.numel() for p in model.parameters()),
     }
-    with open(prefix + ".json", "w") as f:
-        json.dump(meta, f, indent=2, sort_keys=True)
+    atomic_write_json(prefix + ".json", meta, indent=2, sort_keys=True)
     if optimizer is not None or extra:
         payload = dict(extra)
         if optimizer is not None:
             payload["optimizer"] = optimizer.state_dict()
-        torch.save(payload, prefix + ".pth")
+        atomic_save(payload, prefix + ".pth")
     return prefix
 
 

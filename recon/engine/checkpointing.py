@@ -2,9 +2,10 @@
 
 A training checkpoint (``ckpt-last.pt``) holds everything needed to continue bit for bit:
 model, optimizer, schedule, AMP grad scaler, the epoch just finished, the RNG states of python,
-numpy, torch and CUDA, and the config. It is written atomically — to a temporary file in the same
-folder, flushed and fsynced, then renamed over the old one and the folder fsynced — so killing the
-process at any moment leaves either the previous checkpoint or the new one, never a torn file.
+numpy, torch and CUDA, and the config. It is written atomically (:mod:`recon.atomic`: a temporary
+file in the same folder, flushed and fsynced, then renamed over the old one and the folder
+fsynced), so killing the process at any moment leaves either the previous checkpoint or the new
+one, never a torn file. Every other file a run writes for later reading goes through the same path.
 
 Everything is stored as tensors and plain Python values (the numpy RNG state is converted), so the
 file loads with ``torch.load(weights_only=True)``.
@@ -14,39 +15,15 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 import warnings
-from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["atomic_save", "load", "rng_state", "set_rng_state", "save_training_state", "load_training_state"]
+from recon.atomic import atomic_save, atomic_write, atomic_write_json, atomic_write_text
 
-
-def atomic_save(obj: Any, path: str) -> None:
-    """``torch.save(obj, path)`` such that ``path`` is always either the old or the new file."""
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+__all__ = ["atomic_save", "atomic_write", "atomic_write_json", "atomic_write_text", "load", "rng_state",
+           "set_rng_state", "save_training_state", "load_training_state"]
 
 
 def load(path: str) -> dict:

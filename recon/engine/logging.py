@@ -31,7 +31,9 @@ class RunLogger:
     Args:
         out_dir: run folder (created); None disables files.
         enabled: False on non-main ranks.
-        tensorboard: write TensorBoard events when the ``tensorboard`` package is importable.
+        tensorboard: also write TensorBoard events under ``<out_dir>/tb`` (``log.tensorboard``); when
+            the ``tensorboard`` package is missing a console line says so and only the JSONL file
+            is written.
         quiet: no console output.
     """
 
@@ -48,10 +50,11 @@ class RunLogger:
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-
+            except ImportError:  # tensorboard is optional: say so once, keep the JSONL file
+                self.info(f"[log] TensorBoard is off: the 'tensorboard' package is not installed "
+                          f"(pip install tensorboard); metrics go to {self._jsonl.name}")
+            else:
                 self._tb = SummaryWriter(os.path.join(out_dir, "tb"))
-            except ImportError:  # tensorboard is optional
-                self._tb = None
 
     @property
     def tensorboard_enabled(self) -> bool:

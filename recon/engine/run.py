@@ -5,19 +5,41 @@ logging, resumable checkpoints.
 from __future__ import annotations
 
 import os
-import warnings
 
 import torch
 import yaml
 
 from . import dist
-from .checkpointing import load_training_state, rng_state, save_training_state
+from .checkpointing import atomic_write_text, load_training_state, rng_state, save_training_state
 from .logging import RunLogger
 from .loop import Amp, seed_everything, set_deterministic
 
 __all__ = ["TrainRun"]
 
 LAST = "ckpt-last.pt"
+
+
+def _check_sync_bn(value, info: dist.DistInfo) -> bool:
+    """Whether to convert BatchNorm to SyncBatchNorm; refuses what torch cannot run.
+
+    torch's ``SyncBatchNorm`` only runs on CUDA (and XPU / privateuse1) tensors: under gloo on CPU
+    its forward raises. Silently falling back to per-process BatchNorm would change the statistics
+    the user asked for, so a distributed CPU run with ``train.sync_bn: true`` is an error.
+    In one process plain BatchNorm already normalises over the whole batch: nothing to convert.
+    """
+    value = False if value is None else value
+    if not isinstance(value, bool):
+        raise ValueError(f"train.sync_bn must be true or false, got {value!r}")
+    if not value or not info.distributed:
+        return False
+    if info.device.type != "cuda":
+        dist.cleanup()
+        raise ValueError(
+            f"train.sync_bn=true needs CUDA: torch's SyncBatchNorm does not run on CPU processes (gloo), "
+            f"and this run has {info.world_size} CPU processes. Set train.sync_bn=false (each process then "
+            f"normalises over its own micro-batch of train.batch_size / {info.world_size}), or train on GPUs"
+        )
+    return True
 
 
 class TrainRun:
@@ -34,6 +56,7 @@ class TrainRun:
         self.task = task
         self.info = dist.init_distributed(str(cfg.get("device", "auto")))
         self.device = self.info.device
+        self.sync_bn = _check_sync_bn(cfg.get_path("train.sync_bn", False), self.info)
         set_deterministic(bool(cfg.get("deterministic", False)))
         seed_everything(int(cfg.get("seed", 0)), self.info.rank)
         self.out_dir = cfg.get("output_dir") or os.path.join("runs", task)
@@ -43,8 +66,8 @@ class TrainRun:
         self.progress = bool(log.get("progress", True)) and self.info.is_main
         self.amp = Amp(cfg.get_path("train.amp", "none"), self.device)
         if self.info.is_main:
-            with open(os.path.join(self.out_dir, "config.yaml"), "w") as f:
-                yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
+            atomic_write_text(os.path.join(self.out_dir, "config.yaml"),
+                              yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         threads = os.environ.get("OMP_NUM_THREADS")
         self.logger.info(
             f"[{task}] device={self.device} world_size={self.info.world_size} amp={self.amp.mode} "
@@ -56,15 +79,12 @@ class TrainRun:
         return os.path.join(self.out_dir, LAST)
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
-        """Move to the device; SyncBN (CUDA only) and DDP when distributed."""
+        """Move to the device; SyncBN (``train.sync_bn``, CUDA only) and DDP when distributed."""
         model = model.to(self.device)
         if not self.info.distributed:
             return model
-        if self.cfg.get_path("train.sync_bn", False):
-            if self.device.type == "cuda":
-                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-            else:
-                warnings.warn("train.sync_bn is ignored on CPU: torch's SyncBatchNorm supports CUDA only")
+        if self.sync_bn:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         ids = [self.device.index] if self.device.type == "cuda" else None
         return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 

@@ -23,6 +23,7 @@ from torch.utils.data import Subset
 
 from . import dist
 from .builders import build_dataset, build_model, build_transform, eval_loader, holdout_split, train_loader
+from .checkpointing import atomic_write_json
 from .evaluate import evaluate, vote_evaluate
 from .loop import train_epoch
 from .optim import build_optimizer, build_schedule
@@ -65,7 +66,8 @@ def load_pretrained(model, path: str, logger) -> None:
 
 
 def _save_model(model, prefix: str) -> None:
-    """recon format: ``<prefix>.safetensors`` + ``<prefix>.json`` (``recon.checkpoint.save_model``)."""
+    """recon format: ``<prefix>.safetensors`` + ``<prefix>.json`` (``recon.checkpoint.save_model``,
+    which replaces each file atomically)."""
     from recon.checkpoint import save_model
 
     save_model(dist.unwrap(model), prefix)
@@ -178,8 +180,5 @@ def finetune(cfg) -> dict:
 
 
 def _write_summary(run, summary: dict) -> None:
-    import json
-
     if run.info.is_main:
-        with open(os.path.join(run.out_dir, "summary.json"), "w") as f:
-            json.dump(summary, f, indent=2, default=float)
+        atomic_write_json(os.path.join(run.out_dir, "summary.json"), summary, indent=2, default=float)

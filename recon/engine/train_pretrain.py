@@ -1,5 +1,6 @@
 """Pretraining loop (the official ``runner_pretrain``): masked point modelling + cross-modal
-feature regression to cached teacher features.
+feature regression to frozen teacher features, cached (default) or computed per batch
+(``teachers.online: true``, see :mod:`.teacher_cache`).
 
 Per step: the official augmentation (rotation about y), then
 ``model(points, img_feat, text_feat) -> {"loss", "loss_recon", "loss_img", "loss_text"}``; every
@@ -16,7 +17,7 @@ import time
 
 from . import dist
 from .builders import build_dataset, build_model, build_transform, train_loader
-from .checkpointing import atomic_save
+from .checkpointing import atomic_save, atomic_write_json
 from .loop import train_epoch
 from .optim import build_optimizer, build_schedule
 from .run import TrainRun
@@ -26,10 +27,19 @@ __all__ = ["pretrain", "pretrain_step", "save_backbone", "BACKBONE"]
 BACKBONE = "ckpt-pretrain.pth"
 
 
-def pretrain_step(transform):
-    """The pretraining ``step_fn``: augment, forward with teacher features, keep the losses."""
+def pretrain_step(transform, teachers=None):
+    """The pretraining ``step_fn``: augment, forward with teacher features, keep the losses.
+
+    Args:
+        transform: batched point augmentation (None: none).
+        teachers: online mode's :class:`~recon.engine.teacher_cache.OnlineTeachers`, run on the
+            batch first (inside the loop's autocast, on the batch's device); None when the batch
+            already carries cached ``img_feat`` / ``text_feat``.
+    """
 
     def step(model, batch):
+        if teachers is not None:
+            batch = teachers(batch)
         points = batch["points"][..., :3]
         if transform is not None:
             points = transform(points)
@@ -46,11 +56,12 @@ def save_backbone(model, path: str, epoch: int) -> None:
 
 
 def build_pretrain_dataset(cfg, run):
-    """The training set, wrapped with cached teacher features when ``teachers`` is configured."""
-    from .teacher_cache import with_teacher_features
+    """The training set with its teachers: ``(dataset, online teachers or None)``
+    (:func:`~recon.engine.teacher_cache.prepare_teachers`)."""
+    from .teacher_cache import prepare_teachers
 
     dataset = build_dataset(cfg.data, cfg.data.get("train_split", "train"))
-    return with_teacher_features(dataset, cfg.get("teachers"), run)
+    return prepare_teachers(dataset, cfg.get("teachers"), run)
 
 
 def pretrain(cfg) -> dict:
@@ -59,7 +70,7 @@ def pretrain(cfg) -> dict:
     t_start = time.perf_counter()
     log, info, tr = run.logger, run.info, cfg.train
     try:
-        dataset = build_pretrain_dataset(cfg, run)
+        dataset, teachers = build_pretrain_dataset(cfg, run)
         accum = int(tr.get("accum_steps", 1))
         loader = train_loader(dataset, int(tr.batch_size), int(cfg.seed), info.rank, info.world_size, accum,
                               int(tr.get("num_workers", 0)))
@@ -69,7 +80,7 @@ def pretrain(cfg) -> dict:
         steps_per_epoch = -(-len(loader) // accum)
         schedule = build_schedule(optimizer, cfg.scheduler, steps_per_epoch, epochs)
         start, _ = run.resume(model, optimizer, schedule)
-        step = pretrain_step(build_transform(tr.get("transform", "rotate")))
+        step = pretrain_step(build_transform(tr.get("transform", "rotate")), teachers=teachers)
         backbone = os.path.join(run.out_dir, BACKBONE)
         log.info(f"[pretrain] {len(dataset)} samples, {steps_per_epoch} steps/epoch, epochs {start}..{epochs - 1}")
         model.train()
@@ -93,10 +104,7 @@ def pretrain(cfg) -> dict:
         log.info(f"[pretrain] done in {seconds:.1f}s: final loss {stats.get('loss', float('nan')):.4f}; "
                  f"backbone {backbone}")
         if info.is_main:
-            import json
-
-            with open(os.path.join(run.out_dir, "summary.json"), "w") as f:
-                json.dump(summary, f, indent=2, default=float)
+            atomic_write_json(os.path.join(run.out_dir, "summary.json"), summary, indent=2, default=float)
         return summary
     finally:
         run.close()

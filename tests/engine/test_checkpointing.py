@@ -10,25 +10,65 @@ import torch
 
 from recon.engine.checkpointing import atomic_save, load, rng_state, set_rng_state
 
-WRITER = """
-import sys, torch
+WRITERS = {
+    # the resumable training state
+    "ckpt-last.pt": """
+import os, sys, torch
 from recon.engine.checkpointing import atomic_save
-path = sys.argv[1]
+path = os.path.join(sys.argv[1], "ckpt-last.pt")
 big = torch.randn(4_000_000)  # 16 MB: each write takes a while, so the kill lands mid-write
 i = 0
 while True:
     atomic_save({"counter": i, "big": big, "check": big[::997].clone()}, path)
     print(i, flush=True)
     i += 1
-"""
+""",
+    # the finetune best model (recon format: safetensors + json)
+    "ckpt-best": """
+import os, sys, torch
+from torch import nn
+from recon.engine.train_finetune import _save_model
+model = nn.Linear(2000, 2000)  # 16 MB of weights
+i = 0
+while True:
+    with torch.no_grad():
+        model.weight.fill_(i)
+        model.bias.fill_(i)
+    model.config = {"name": "standins:Linear", "counter": i}
+    _save_model(model, os.path.join(sys.argv[1], "ckpt-best"))
+    print(i, flush=True)
+    i += 1
+""",
+}
 
 
-def test_kill_9_during_a_write_leaves_a_loadable_checkpoint(tmp_path, subprocess_env, python):
-    path = str(tmp_path / "ckpt-last.pt")
+def _check_last(folder):
+    state = load(os.path.join(folder, "ckpt-last.pt"))
+    assert isinstance(state["counter"], int) and state["counter"] >= 0
+    assert torch.equal(state["check"], state["big"][::997])
+    return {"ckpt-last.pt"}
+
+
+def _check_best(folder):
+    import json
+
+    from recon.checkpoint import read_checkpoint
+
+    state, _ = read_checkpoint(os.path.join(folder, "ckpt-best"))
+    value = state["bias"][0]
+    assert (state["weight"] == value).all() and (state["bias"] == value).all()  # one complete write
+    with open(os.path.join(folder, "ckpt-best.json")) as f:
+        counter = json.load(f)["config"]["counter"]
+    assert counter in (int(value), int(value) - 1)  # the json follows the weights, written right after
+    return {"ckpt-best.safetensors", "ckpt-best.json"}
+
+
+@pytest.mark.parametrize("name,check", [("ckpt-last.pt", _check_last), ("ckpt-best", _check_best)])
+def test_kill_9_during_a_write_leaves_a_loadable_checkpoint(tmp_path, subprocess_env, python, name, check):
     rng = random.Random(0)
-    last_seen = -1
     for trial in range(2):
-        proc = subprocess.Popen([python, "-c", WRITER, path], env=subprocess_env, stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen([python, "-c", WRITERS[name], str(tmp_path)], env=subprocess_env,
+                                stdout=subprocess.PIPE, text=True)
         try:
             first = proc.stdout.readline()  # one full write has landed
             assert first.strip().isdigit(), first
@@ -36,13 +76,9 @@ def test_kill_9_during_a_write_leaves_a_loadable_checkpoint(tmp_path, subprocess
         finally:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-        state = load(path)
-        assert isinstance(state["counter"], int) and state["counter"] >= 0
-        assert torch.equal(state["check"], state["big"][::997])
-        last_seen = state["counter"]
-    assert last_seen >= 0
+        final = check(str(tmp_path))
     # killed temporaries are left as .tmp-* files, never in place of the checkpoint
-    assert all(n == "ckpt-last.pt" or n.startswith(".tmp-ckpt-last.pt-") for n in os.listdir(tmp_path))
+    assert all(n in final or n.startswith(".tmp-") for n in os.listdir(tmp_path))
 
 
 def test_atomic_save_failure_keeps_the_old_file(tmp_path):
