@@ -15,9 +15,11 @@
 namespace recon {
 namespace spatial {
 
-enum class Path : int64_t { kAuto = 0, kIndex = 1, kBrute = 2 };
+// kIndex lets each cloud pick its index (uniform grid unless the cloud is too clustered for one,
+// then kd-tree); kTree / kGrid force one.
+enum class Path : int64_t { kAuto = 0, kIndex = 1, kBrute = 2, kTree = 3, kGrid = 4 };
 
-// Cost models (per cloud sizes; B is the batch).  true -> kd-tree / buckets, false -> brute force.
+// Cost models (per cloud sizes; B is the batch).  true -> spatial index / buckets, false -> brute force.
 bool knn_prefers_index(int64_t B, int64_t M, int64_t N, int64_t k);
 bool chamfer_prefers_index(int64_t B, int64_t N, int64_t M);
 bool fps_prefers_buckets(int64_t B, int64_t N, int64_t npoint);

@@ -1,7 +1,10 @@
 // Private ops exposing the spatial kernels for tests and benchmarks (namespace recon, leading
 // underscore: not part of the public contract).  Same signatures and outputs as the public ops:
-//   _knn_spatial / _chamfer_spatial_forward / _fps_spatial   cost model picks tree or brute force
-//   _knn_index   / _chamfer_index_forward   / _fps_bucket    always the kd-tree / buckets
+//   _knn_spatial / _chamfer_spatial_forward / _fps_spatial   cost model picks index or brute force
+//   _knn_index   / _chamfer_index_forward   / _fps_bucket    always an index (grid or kd-tree,
+//                                                             chosen per cloud) / buckets
+//   _knn_tree    / _chamfer_tree_forward                     always the kd-tree
+//   _knn_grid    / _chamfer_grid_forward                     always the uniform grid
 //   _knn_brute   / _chamfer_brute_forward   / _fps_brute     always brute force
 //   _spatial_prefers_index(op, B, M, N, k)                    the cost model's choice
 // op is "knn" (B, M queries, N refs, k), "chamfer" (B, N=M x points, N y points; k ignored) or
@@ -45,9 +48,13 @@ TORCH_LIBRARY_FRAGMENT(recon, m) {
   m.def("_knn_spatial(Tensor query, Tensor ref, int k) -> (Tensor, Tensor)");
   m.def("_knn_index(Tensor query, Tensor ref, int k) -> (Tensor, Tensor)");
   m.def("_knn_brute(Tensor query, Tensor ref, int k) -> (Tensor, Tensor)");
+  m.def("_knn_tree(Tensor query, Tensor ref, int k) -> (Tensor, Tensor)");
+  m.def("_knn_grid(Tensor query, Tensor ref, int k) -> (Tensor, Tensor)");
   m.def("_chamfer_spatial_forward(Tensor x, Tensor y) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def("_chamfer_index_forward(Tensor x, Tensor y) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def("_chamfer_brute_forward(Tensor x, Tensor y) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def("_chamfer_tree_forward(Tensor x, Tensor y) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def("_chamfer_grid_forward(Tensor x, Tensor y) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def("_fps_spatial(Tensor xyz, int npoint, int start_idx) -> Tensor");
   m.def("_fps_bucket(Tensor xyz, int npoint, int start_idx) -> Tensor");
   m.def("_fps_brute(Tensor xyz, int npoint, int start_idx) -> Tensor");
@@ -61,9 +68,13 @@ TORCH_LIBRARY_IMPL(recon, CPU, m) {
   m.impl("_knn_spatial", &s::knn_op<Path::kAuto>);
   m.impl("_knn_index", &s::knn_op<Path::kIndex>);
   m.impl("_knn_brute", &s::knn_op<Path::kBrute>);
+  m.impl("_knn_tree", &s::knn_op<Path::kTree>);
+  m.impl("_knn_grid", &s::knn_op<Path::kGrid>);
   m.impl("_chamfer_spatial_forward", &s::chamfer_op<Path::kAuto>);
   m.impl("_chamfer_index_forward", &s::chamfer_op<Path::kIndex>);
   m.impl("_chamfer_brute_forward", &s::chamfer_op<Path::kBrute>);
+  m.impl("_chamfer_tree_forward", &s::chamfer_op<Path::kTree>);
+  m.impl("_chamfer_grid_forward", &s::chamfer_op<Path::kGrid>);
   m.impl("_fps_spatial", &s::fps_op<Path::kAuto>);
   m.impl("_fps_bucket", &s::fps_op<Path::kIndex>);
   m.impl("_fps_brute", &s::fps_op<Path::kBrute>);

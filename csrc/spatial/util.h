@@ -6,6 +6,9 @@
 
 #include <string>
 
+#include "spatial/grid.h"
+#include "spatial/spatial.h"
+
 namespace recon {
 namespace spatial {
 
@@ -24,6 +27,10 @@ inline void check_cloud(const at::Tensor& t, const char* name) {
 inline at::Tensor acc_view(const at::Tensor& t) {
   const auto dt = t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   return t.to(dt).contiguous();
+}
+
+inline IndexKind index_kind(Path path) {
+  return path == Path::kTree ? IndexKind::kTree : path == Path::kGrid ? IndexKind::kGrid : IndexKind::kAuto;
 }
 
 }  // namespace spatial
