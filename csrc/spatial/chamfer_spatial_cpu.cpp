@@ -5,7 +5,6 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cstdlib>  // TUNING
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -19,9 +18,6 @@ namespace recon {
 namespace spatial {
 namespace {
 
-constexpr int kLeaf = 16;
-static const double kOccupancy = getenv("RECON_OCC_NN") ? atof(getenv("RECON_OCC_NN")) : 2.0;     // grid: points per cell
-static const double kMaxCrowding = getenv("RECON_CROWD_NN") ? atof(getenv("RECON_CROWD_NN")) : 12.0;  // grid: above this crowding() the kd-tree takes over
 constexpr int64_t kChunk = 256;  // queries per parallel task
 
 // Nearest of all targets in index order, NaN read as +inf: the definition of the answer.
@@ -89,7 +85,7 @@ template <typename A>
 void chamfer_index(const A* xp, const A* yp, int64_t B, int64_t N, int64_t M, IndexKind kind,
                    A* dxy, A* dyx, int64_t* ixy, int64_t* iyx) {
   auto build = [kind](AnyIndex<A>& ix, const A* pts, int64_t n) {
-    ix.build(pts, n, kind, kLeaf, kOccupancy, kMaxCrowding);
+    ix.build(pts, n, kind, kNearestIndex);
   };
   if (B >= 2 * at::get_num_threads()) {
     // Enough clouds for every thread: one parallel region, each cloud's trees built and queried

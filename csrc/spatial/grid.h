@@ -237,20 +237,32 @@ void visit(const UniformGrid<A>& g, A qx, A qy, A qz, Acc& acc) {
 // cloud is too clustered for it, then builds the kd-tree instead.
 enum class IndexKind { kTree, kGrid, kAuto };
 
+struct IndexParams {
+  int leaf_size;        // kd-tree: points per leaf (<= kMaxLeaf)
+  double occupancy;     // grid: points per cell
+  double max_crowding;  // kAuto: above this UniformGrid::crowding() the kd-tree takes over
+};
+
+// Grid or tree, per cloud (benchmarks/spatial_index.py, 2-core x86-64, 1 thread): the grid takes
+// 0.5-0.8x the tree's time on uniform, planar and sphere-surface clouds (crowding() up to ~7x the
+// occupancy), and 1.2-8x on tight clusters or a line (crowding() 40-250x the occupancy); the
+// thresholds sit at 8x the occupancy.  kNN with k = 32 likes fuller cells than a single nearest.
+constexpr IndexParams kKnnIndex{32, 3.0, 24.0};
+constexpr IndexParams kNearestIndex{16, 2.0, 16.0};
+
 template <typename A>
 struct AnyIndex {
   KdTree<A> tree;
   UniformGrid<A> grid;
   bool use_grid = false;
 
-  void build(const A* pts, int64_t n, IndexKind kind, int leaf_size, double occupancy,
-             double max_crowding) {
+  void build(const A* pts, int64_t n, IndexKind kind, const IndexParams& prm) {
     use_grid = kind != IndexKind::kTree;
     if (use_grid) {
-      grid.build(pts, n, occupancy);
-      if (kind == IndexKind::kAuto && grid.crowding() > max_crowding) use_grid = false;
+      grid.build(pts, n, prm.occupancy);
+      if (kind == IndexKind::kAuto && grid.crowding() > prm.max_crowding) use_grid = false;
     }
-    if (!use_grid) tree.build(pts, n, leaf_size);
+    if (!use_grid) tree.build(pts, n, prm.leaf_size);
   }
   const SortedPoints<A>& points() const {
     return use_grid ? static_cast<const SortedPoints<A>&>(grid) : static_cast<const SortedPoints<A>&>(tree);

@@ -4,7 +4,6 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cstdlib>  // TUNING
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -18,9 +17,6 @@ namespace recon {
 namespace spatial {
 namespace {
 
-constexpr int kLeaf = 32;
-static const double kOccupancy = getenv("RECON_OCC_KNN") ? atof(getenv("RECON_OCC_KNN")) : 4.0;     // grid: points per cell
-static const double kMaxCrowding = getenv("RECON_CROWD_KNN") ? atof(getenv("RECON_CROWD_KNN")) : 16.0;  // grid: above this crowding() the kd-tree takes over
 constexpr int64_t kChunk = 64;  // queries per parallel task
 
 // All of ref, in index order: the exact definition of the answer (also for non-finite queries).
@@ -88,7 +84,7 @@ void knn_impl(const A* qp, const A* rp, int64_t B, int64_t M, int64_t N, int k, 
       AnyIndex<A> tree;
       KnnScratch<A> scratch;
       for (int64_t b = b0; b < b1; ++b) {
-        tree.build(rp + 3 * b * N, N, kind, kLeaf, kOccupancy, kMaxCrowding);
+        tree.build(rp + 3 * b * N, N, kind, kKnnIndex);
         for (int64_t m = 0; m < M; ++m) query(tree, rp + 3 * b * N, b, m, scratch);
       }
     });
@@ -96,7 +92,7 @@ void knn_impl(const A* qp, const A* rp, int64_t B, int64_t M, int64_t N, int k, 
   }
   std::vector<AnyIndex<A>> trees(B);
   at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) trees[b].build(rp + 3 * b * N, N, kind, kLeaf, kOccupancy, kMaxCrowding);
+    for (int64_t b = b0; b < b1; ++b) trees[b].build(rp + 3 * b * N, N, kind, kKnnIndex);
   });
   at::parallel_for(0, B * chunks, 1, [&](int64_t t0, int64_t t1) {
     KnnScratch<A> scratch;

@@ -7,13 +7,16 @@
 //   _knn_grid    / _chamfer_grid_forward                     always the uniform grid
 //   _knn_brute   / _chamfer_brute_forward   / _fps_brute     always brute force
 //   _spatial_prefers_index(op, B, M, N, k)                    the cost model's choice
+//   _spatial_uses_grid(points, op)                            per cloud: grid (true) or kd-tree
 // op is "knn" (B, M queries, N refs, k), "chamfer" (B, N=M x points, N y points; k ignored) or
 // "fps" (B, N points in M, npoint in k).
 #include <torch/library.h>
 
 #include <string>
 
+#include "spatial/grid.h"
 #include "spatial/spatial.h"
+#include "spatial/util.h"
 
 namespace recon {
 namespace spatial {
@@ -24,6 +27,25 @@ bool prefers_index(const std::string& op, int64_t B, int64_t M, int64_t N, int64
   if (op == "chamfer") return chamfer_prefers_index(B, M, N);
   if (op == "fps") return fps_prefers_buckets(B, M, k);
   TORCH_CHECK_VALUE(false, "op must be one of 'knn', 'chamfer', 'fps', got '", op, "'");
+}
+
+// Which index _knn_index / _chamfer_index_forward build for each cloud of `points` ([B, N, 3]):
+// op "knn" (reference clouds) or "chamfer" (either side).
+at::Tensor uses_grid(const at::Tensor& points, const std::string& op) {
+  check_cloud(points, "points");
+  TORCH_CHECK_VALUE(op == "knn" || op == "chamfer", "op must be 'knn' or 'chamfer', got '", op, "'");
+  const IndexParams& prm = op == "knn" ? kKnnIndex : kNearestIndex;
+  const at::Tensor p = acc_view(points);
+  const int64_t B = p.size(0), N = p.size(1);
+  at::Tensor out = at::empty({B}, p.options().dtype(at::kBool));
+  AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "recon_spatial_uses_grid", [&] {
+    for (int64_t b = 0; b < B; ++b) {
+      AnyIndex<scalar_t> ix;
+      ix.build(p.data_ptr<scalar_t>() + 3 * b * N, N, IndexKind::kAuto, prm);
+      out[b] = ix.use_grid;
+    }
+  });
+  return out;
 }
 
 template <Path P>
@@ -60,6 +82,7 @@ TORCH_LIBRARY_FRAGMENT(recon, m) {
   m.def("_fps_brute(Tensor xyz, int npoint, int start_idx) -> Tensor");
   m.def("_spatial_prefers_index(str op, int B, int M, int N, int k) -> bool",
         &recon::spatial::prefers_index);
+  m.def("_spatial_uses_grid(Tensor points, str op) -> Tensor", &recon::spatial::uses_grid);
 }
 
 TORCH_LIBRARY_IMPL(recon, CPU, m) {
