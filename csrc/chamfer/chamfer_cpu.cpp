@@ -134,7 +134,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> chamfer_forward_cpu(c
   at::Tensor i_xy = at::empty({B, N}, x.options().dtype(at::kLong));
   at::Tensor i_yx = at::empty({B, M}, y.options().dtype(at::kLong));
   if (B == 0) return {d_xy, d_yx, i_xy, i_yx};
-  // Large clouds: exact kd-tree nearest neighbours (csrc/spatial/), identical results.
+  // Large clouds: exact grid / kd-tree nearest neighbours (csrc/spatial/), identical results.
   if (spatial::chamfer_prefers_index(B, N, M)) return spatial::chamfer_forward_cpu(x, y, spatial::Path::kIndex);
   const at::Tensor xs = cpu::to_soa(x), ys = cpu::to_soa(y);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "chamfer_forward_cpu", [&] {

@@ -1,8 +1,9 @@
-// Exact CPU kernels with spatial pruning (kd-trees) for kNN, Chamfer and FPS, plus the cost
-// models that choose between them and plain brute force.
+// Exact CPU kernels with spatial pruning for kNN, Chamfer (uniform grid or kd-tree per cloud,
+// grid.h / kdtree.h) and FPS (kd-tree buckets), plus the cost models that choose between them
+// and plain brute force.
 //
 // Every function returns exactly what the brute-force kernels and recon.ops.reference return
-// (same indices, same tie rule, bit-identical distances); see kdtree.h for why the pruning is
+// (same indices, same tie rule, bit-identical distances); see bounds.h for why the pruning is
 // exact.  Shapes, dtypes and semantics are those of csrc/knn/knn.h, csrc/chamfer/chamfer.h and
 // csrc/fps/fps.h.  `Path` forces a branch (tests, benchmarks); kAuto asks the cost model.
 #pragma once
