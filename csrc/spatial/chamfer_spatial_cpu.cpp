@@ -1,6 +1,7 @@
 // Exact Chamfer forward on CPU (nearest neighbour both ways): a spatial index (uniform grid or
-// kd-tree) per cloud and per side, queries walked in their own index's order so that consecutive queries are neighbours and the
-// previous answer is a tight first candidate; brute force over the batch for small clouds.
+// kd-tree) per cloud and per side, queries walked in their own index's order so that
+// consecutive queries are neighbours and the previous answer is a tight first candidate; brute
+// force over the batch for small clouds.
 // The backward needs no search: it reuses the forward's indices (chamfer_backward op).
 #include <ATen/Parallel.h>
 

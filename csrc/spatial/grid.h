@@ -238,7 +238,7 @@ void visit(const UniformGrid<A>& g, A qx, A qy, A qz, Acc& acc) {
 enum class IndexKind { kTree, kGrid, kAuto };
 
 struct IndexParams {
-  int leaf_size;        // kd-tree: points per leaf (<= kMaxLeaf)
+  int leaf_size;        // kd-tree: points per leaf
   double occupancy;     // grid: points per cell
   double max_crowding;  // kAuto: above this UniformGrid::crowding() the kd-tree takes over
 };
@@ -265,7 +265,8 @@ struct AnyIndex {
     if (!use_grid) tree.build(pts, n, prm.leaf_size);
   }
   const SortedPoints<A>& points() const {
-    return use_grid ? static_cast<const SortedPoints<A>&>(grid) : static_cast<const SortedPoints<A>&>(tree);
+    if (use_grid) return grid;
+    return tree;
   }
 };
 

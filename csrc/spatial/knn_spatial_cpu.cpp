@@ -62,7 +62,8 @@ void knn_impl(const A* qp, const A* rp, int64_t B, int64_t M, int64_t N, int k, 
   const A inf = std::numeric_limits<A>::infinity();
   // One query: tree search, then the non-finite reference points, which sit at +inf (or NaN,
   // read as +inf) and matter only while the list still holds +inf entries.
-  auto query = [&](const AnyIndex<A>& tree, const A* ref, int64_t b, int64_t m, KnnScratch<A>& scratch) {
+  auto query = [&](const AnyIndex<A>& tree, const A* ref, int64_t b, int64_t m,
+                   KnnScratch<A>& scratch) {
     const A* q = qp + 3 * (b * M + m);
     A* dist = dp + (b * M + m) * k;
     int64_t* idx = ip + (b * M + m) * k;

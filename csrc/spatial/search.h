@@ -22,8 +22,8 @@
 namespace recon {
 namespace spatial {
 
-// Distances are computed a block at a time into a small array (a loop the compiler vectorises),
-// then offered one by one.  kd-tree leaves hold at most this many points.
+// Distances are computed a block of this many at a time into a small array (a loop the compiler
+// vectorises), then offered one by one; runs of any length are scanned block by block.
 constexpr int kMaxLeaf = 64;
 // Depth of a median-split tree over < 2^31 points is <= 32; siblings pending on the stack <= depth.
 constexpr int kStack = 72;
@@ -106,7 +106,8 @@ inline void scan_run(const SortedPoints<A>& p, int32_t b, int32_t e, A qx, A qy,
   A dbuf[kMaxLeaf];
   for (int32_t b0 = b; b0 < e; b0 += kMaxLeaf) {
     const int32_t cnt = std::min<int32_t>(kMaxLeaf, e - b0);
-    for (int32_t j = 0; j < cnt; ++j) dbuf[j] = sq_dist3(qx, qy, qz, px[b0 + j], py[b0 + j], pz[b0 + j]);
+    for (int32_t j = 0; j < cnt; ++j)
+      dbuf[j] = sq_dist3(qx, qy, qz, px[b0 + j], py[b0 + j], pz[b0 + j]);
     for (int32_t j = 0; j < cnt; ++j) acc.offer(K::make(dbuf[j], pid[b0 + j]));
   }
 }

@@ -33,7 +33,8 @@ bool prefers_index(const std::string& op, int64_t B, int64_t M, int64_t N, int64
 // op "knn" (reference clouds) or "chamfer" (either side).
 at::Tensor uses_grid(const at::Tensor& points, const std::string& op) {
   check_cloud(points, "points");
-  TORCH_CHECK_VALUE(op == "knn" || op == "chamfer", "op must be 'knn' or 'chamfer', got '", op, "'");
+  TORCH_CHECK_VALUE(op == "knn" || op == "chamfer", "op must be 'knn' or 'chamfer', got '", op,
+                    "'");
   const IndexParams& prm = op == "knn" ? kKnnIndex : kNearestIndex;
   const at::Tensor p = acc_view(points);
   const int64_t B = p.size(0), N = p.size(1);

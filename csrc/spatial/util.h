@@ -30,7 +30,9 @@ inline at::Tensor acc_view(const at::Tensor& t) {
 }
 
 inline IndexKind index_kind(Path path) {
-  return path == Path::kTree ? IndexKind::kTree : path == Path::kGrid ? IndexKind::kGrid : IndexKind::kAuto;
+  if (path == Path::kTree) return IndexKind::kTree;
+  if (path == Path::kGrid) return IndexKind::kGrid;
+  return IndexKind::kAuto;
 }
 
 }  // namespace spatial
