@@ -134,8 +134,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> chamfer_forward_cpu(c
   at::Tensor i_xy = at::empty({B, N}, x.options().dtype(at::kLong));
   at::Tensor i_yx = at::empty({B, M}, y.options().dtype(at::kLong));
   if (B == 0) return {d_xy, d_yx, i_xy, i_yx};
-  // Large clouds: exact kd-tree nearest neighbours (csrc/spatial/), identical results.
+  // Large clouds: exact grid / kd-tree nearest neighbours (csrc/spatial/), identical results.
   if (spatial::chamfer_prefers_index(B, N, M)) return spatial::chamfer_forward_cpu(x, y, spatial::Path::kIndex);
+  // Many tiny pairs (the MAE loss: 32 x 32 points per group): the spatial module's brute force
+  // sweeps each N x M block once for both directions in one parallel region, without the SoA
+  // copies below.  B=832, 32 x 32 on a 2-core x86-64: 2.4 ms vs 4.3 ms (1 thread); 7 ms vs
+  // 28 ms with 2 threads on a busy machine, where every extra parallel region can stall.
+  if (N * M <= 4096) return spatial::chamfer_forward_cpu(x, y, spatial::Path::kBrute);
   const at::Tensor xs = cpu::to_soa(x), ys = cpu::to_soa(y);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "chamfer_forward_cpu", [&] {
     using A = typename acc_type<scalar_t>::type;

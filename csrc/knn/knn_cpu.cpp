@@ -88,7 +88,7 @@ std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& query, const at::Te
   at::Tensor dist = at::empty({B, M, k}, query.options());
   at::Tensor idx = at::empty({B, M, k}, query.options().dtype(at::kLong));
   if (B == 0 || M == 0) return {dist, idx};
-  // Large clouds: the exact kd-tree search (csrc/spatial/), identical results, chosen by its cost model.
+  // Large clouds: the exact grid / kd-tree search (csrc/spatial/), identical results, chosen by its cost model.
   if (spatial::knn_prefers_index(B, M, N, k)) return spatial::knn_cpu(query, ref, k, spatial::Path::kIndex);
   const at::Tensor qs = cpu::to_soa(query), rs = cpu::to_soa(ref);
   const cpu::Chunking ch = cpu::chunk_queries(B, M);

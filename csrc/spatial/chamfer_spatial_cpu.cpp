@@ -1,6 +1,7 @@
-// Exact Chamfer forward on CPU (nearest neighbour both ways): a kd-tree per cloud and per side,
-// queries walked in their own tree's order so that consecutive queries are neighbours and the
-// previous answer is a tight first candidate; brute force over the batch for small clouds.
+// Exact Chamfer forward on CPU (nearest neighbour both ways): a spatial index (uniform grid or
+// kd-tree) per cloud and per side, queries walked in their own index's order so that
+// consecutive queries are neighbours and the previous answer is a tight first candidate; brute
+// force over the batch for small clouds.
 // The backward needs no search: it reuses the forward's indices (chamfer_backward op).
 #include <ATen/Parallel.h>
 
@@ -9,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include "spatial/grid.h"
 #include "spatial/search.h"
 #include "spatial/spatial.h"
 #include "spatial/util.h"
@@ -17,7 +19,6 @@ namespace recon {
 namespace spatial {
 namespace {
 
-constexpr int kLeaf = 16;
 constexpr int64_t kChunk = 256;  // queries per parallel task
 
 // Nearest of all targets in index order, NaN read as +inf: the definition of the answer.
@@ -35,12 +36,13 @@ int64_t nearest_brute(A qx, A qy, A qz, const A* tgt, int64_t n) {
   return bid;
 }
 
-// One direction, one cloud, query positions [p0, p1) of the query tree's order (finite points
+// One direction, one cloud, query positions [p0, p1) of the query index's order (finite points
 // first, then the non-finite ones).  Writes the nearest index and the distance recomputed to it,
 // exactly as the reference's gather-and-subtract does (NaN stays NaN there).
 template <typename A>
-void nearest_range(const KdTree<A>& tq, const A* qpts, const KdTree<A>& tt, const A* tpts,
+void nearest_range(const AnyIndex<A>& iq, const A* qpts, const AnyIndex<A>& tt, const A* tpts,
                    int64_t n_t, int64_t p0, int64_t p1, A* dout, int64_t* iout) {
+  const SortedPoints<A>& tq = iq.points();
   const A inf = std::numeric_limits<A>::infinity();
   const int64_t nfin = static_cast<int64_t>(tq.id.size());
   int64_t prev = -1;
@@ -57,7 +59,7 @@ void nearest_range(const KdTree<A>& tq, const A* qpts, const KdTree<A>& tt, cons
       }
       nn_search(tt, qx, qy, qz, best, bid);
       if (!(best < inf)) {
-        for (const int64_t s : tt.special) {
+        for (const int64_t s : tt.points().special) {
           const A* r = tpts + 3 * s;
           const A d = nan_as_inf(sq_dist3(qx, qy, qz, r[0], r[1], r[2]));
           if (closer(d, s, best, bid)) {
@@ -81,30 +83,33 @@ void nearest_range(const KdTree<A>& tq, const A* qpts, const KdTree<A>& tt, cons
 }
 
 template <typename A>
-void chamfer_index(const A* xp, const A* yp, int64_t B, int64_t N, int64_t M, A* dxy, A* dyx,
-                   int64_t* ixy, int64_t* iyx) {
+void chamfer_index(const A* xp, const A* yp, int64_t B, int64_t N, int64_t M, IndexKind kind,
+                   A* dxy, A* dyx, int64_t* ixy, int64_t* iyx) {
+  auto build = [kind](AnyIndex<A>& ix, const A* pts, int64_t n) {
+    ix.build(pts, n, kind, kNearestIndex);
+  };
   if (B >= 2 * at::get_num_threads()) {
     // Enough clouds for every thread: one parallel region, each cloud's trees built and queried
     // while they are hot in cache, no barrier between building and querying.
     at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-      KdTree<A> tx, ty;
+      AnyIndex<A> tx, ty;
       for (int64_t b = b0; b < b1; ++b) {
-        tx.build(xp + 3 * b * N, N, kLeaf);
-        ty.build(yp + 3 * b * M, M, kLeaf);
+        build(tx, xp + 3 * b * N, N);
+        build(ty, yp + 3 * b * M, M);
         nearest_range(tx, xp + 3 * b * N, ty, yp + 3 * b * M, M, 0, N, dxy + b * N, ixy + b * N);
         nearest_range(ty, yp + 3 * b * M, tx, xp + 3 * b * N, N, 0, M, dyx + b * M, iyx + b * M);
       }
     });
     return;
   }
-  std::vector<KdTree<A>> tx(B), ty(B);
+  std::vector<AnyIndex<A>> tx(B), ty(B);
   at::parallel_for(0, 2 * B, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / 2;
       if (t % 2 == 0)
-        tx[b].build(xp + 3 * b * N, N, kLeaf);
+        build(tx[b], xp + 3 * b * N, N);
       else
-        ty[b].build(yp + 3 * b * M, M, kLeaf);
+        build(ty[b], yp + 3 * b * M, M);
     }
   });
   const int64_t cx = (N + kChunk - 1) / kChunk, cy = (M + kChunk - 1) / kChunk;
@@ -199,7 +204,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> chamfer_forward_cpu(
   at::Tensor iyx = at::empty({B, M}, xa.options().dtype(at::kLong));
   if (B > 0 && N > 0) {
     const bool use_index =
-        path == Path::kIndex || (path == Path::kAuto && chamfer_prefers_index(B, N, M));
+        path != Path::kBrute && (path != Path::kAuto || chamfer_prefers_index(B, N, M));
+    const IndexKind kind = index_kind(path);
     AT_DISPATCH_FLOATING_TYPES(xa.scalar_type(), "recon_chamfer_spatial", [&] {
       const scalar_t* xp = xa.data_ptr<scalar_t>();
       const scalar_t* yp = ya.data_ptr<scalar_t>();
@@ -208,7 +214,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> chamfer_forward_cpu(
       int64_t* pixy = ixy.data_ptr<int64_t>();
       int64_t* piyx = iyx.data_ptr<int64_t>();
       if (use_index) {
-        chamfer_index<scalar_t>(xp, yp, B, N, M, pdxy, pdyx, pixy, piyx);
+        chamfer_index<scalar_t>(xp, yp, B, N, M, kind, pdxy, pdyx, pixy, piyx);
       } else {
         // Many small pairs: parallel over the batch, one pass per pair.
         const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, N * M));

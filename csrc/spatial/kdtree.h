@@ -1,19 +1,13 @@
 // A kd-tree over one point cloud, shared by the exact spatial kNN, Chamfer and bucket-FPS kernels.
 //
-// Exactness rests on one property: the lower bound of a box, box_bound(), is never larger than
-// the distance sq_dist3() computes for any point inside the box, *including rounding*.  It is
-// computed with the very same operations as sq_dist3 (per-axis gap, square, ((x+y)+z)), with the
-// gap taken to the nearest face.  For a point p in the box |p - q| >= |face - q| exactly on every
-// axis, and IEEE subtraction, multiplication and addition are monotone under round-to-nearest,
-// so fl-bound <= fl-distance.  No epsilon is needed, and none is used.
+// Nodes are split at the median along their widest axis (depth log2(n) even for duplicated or
+// degenerate clouds); each node keeps its bounding box, whose box_bound() (bounds.h) never exceeds
+// the computed distance of a point inside, and the lowest original index it holds.
 //
 // Searches prune a node only when it provably cannot change the answer under the (distance,
 // index) order of closer(): (bound, min_id) > the current worst (distance, index), i.e. bound >
 // worst, or bound == worst and every index in the node is above the worst index.  Ties at a cell
 // boundary are therefore always visited (search.h).
-//
-// Points with a non-finite coordinate never enter the tree: their distance to every finite query
-// is NaN or +inf, so the kernels treat them on the side (`special`), in index order.
 #pragma once
 
 #include <algorithm>
@@ -23,24 +17,10 @@
 #include <numeric>
 #include <vector>
 
-#include "common/geometry.h"
+#include "spatial/bounds.h"
 
 namespace recon {
 namespace spatial {
-
-template <typename A>
-inline bool finite3(A x, A y, A z) {
-  return std::isfinite(x) && std::isfinite(y) && std::isfinite(z);
-}
-
-// Lower bound of sq_dist3(q, p) over every p in the box [lo, hi] (see the header comment).
-template <typename A>
-inline A box_bound(const A* lo, const A* hi, A qx, A qy, A qz) {
-  const A gx = qx < lo[0] ? lo[0] - qx : (qx > hi[0] ? qx - hi[0] : A(0));
-  const A gy = qy < lo[1] ? lo[1] - qy : (qy > hi[1] ? qy - hi[1] : A(0));
-  const A gz = qz < lo[2] ? lo[2] - qz : (qz > hi[2] ? qz - hi[2] : A(0));
-  return (gx * gx + gy * gy) + gz * gz;
-}
 
 template <typename A>
 struct KdNode {
@@ -51,19 +31,16 @@ struct KdNode {
 };
 
 template <typename A>
-struct KdTree {
-  // Finite points, permuted so that every node's points are contiguous; within a leaf they are
-  // sorted by original index, so a strict '<' scan inside a leaf already breaks ties low.
-  std::vector<A> x, y, z;
-  std::vector<int64_t> id;
+struct KdTree : SortedPoints<A> {
+  // SortedPoints: every node's points are contiguous, each leaf sorted by original index.
   std::vector<KdNode<A>> nodes;  // nodes[0] is the root (absent when there is no finite point)
-  std::vector<int64_t> special;  // original indices of points with a non-finite coordinate
   int depth = 0;
 
   // pts: n points, AoS (x, y, z) in the accumulation type.
   void build(const A* pts, int64_t n, int leaf_size) {
     std::vector<Pt> work;
     work.reserve(n);
+    auto& special = this->special;
     special.clear();
     for (int64_t i = 0; i < n; ++i) {
       const A* p = pts + 3 * i;
@@ -80,19 +57,17 @@ struct KdTree {
       nodes.emplace_back();
       split(work.data(), 0, 0, m, std::max(1, leaf_size), 1);
     }
-    x.resize(m);
-    y.resize(m);
-    z.resize(m);
-    id.resize(m);
+    this->x.resize(m);
+    this->y.resize(m);
+    this->z.resize(m);
+    this->id.resize(m);
     for (int32_t j = 0; j < m; ++j) {
-      x[j] = work[j].c[0];
-      y[j] = work[j].c[1];
-      z[j] = work[j].c[2];
-      id[j] = work[j].id;
+      this->x[j] = work[j].c[0];
+      this->y[j] = work[j].c[1];
+      this->z[j] = work[j].c[2];
+      this->id[j] = work[j].id;
     }
   }
-
-  bool empty() const { return nodes.empty(); }
 
  private:
   struct Pt {

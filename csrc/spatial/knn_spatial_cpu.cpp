@@ -1,5 +1,6 @@
-// Exact kNN on CPU: one kd-tree per reference cloud (built in parallel over the batch), queries
-// in parallel over (batch, query chunk); brute force where the cost model says it is cheaper.
+// Exact kNN on CPU: one spatial index (uniform grid or kd-tree) per reference cloud, built in
+// parallel over the batch, queries in parallel over (batch, query chunk); brute force where the
+// cost model says it is cheaper.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "spatial/grid.h"
 #include "spatial/search.h"
 #include "spatial/spatial.h"
 #include "spatial/util.h"
@@ -15,7 +17,6 @@ namespace recon {
 namespace spatial {
 namespace {
 
-constexpr int kLeaf = 32;
 constexpr int64_t kChunk = 64;  // queries per parallel task
 
 // All of ref, in index order: the exact definition of the answer (also for non-finite queries).
@@ -43,7 +44,7 @@ void knn_brute_one(A qx, A qy, A qz, const A* ref, int64_t N, int k, A* dist, in
 
 template <typename A>
 void knn_impl(const A* qp, const A* rp, int64_t B, int64_t M, int64_t N, int k, bool use_index,
-              A* dp, int64_t* ip) {
+              IndexKind kind, A* dp, int64_t* ip) {
   const int64_t chunks = (M + kChunk - 1) / kChunk;
   if (!use_index) {
     at::parallel_for(0, B * chunks, 1, [&](int64_t t0, int64_t t1) {
@@ -61,7 +62,8 @@ void knn_impl(const A* qp, const A* rp, int64_t B, int64_t M, int64_t N, int k, 
   const A inf = std::numeric_limits<A>::infinity();
   // One query: tree search, then the non-finite reference points, which sit at +inf (or NaN,
   // read as +inf) and matter only while the list still holds +inf entries.
-  auto query = [&](const KdTree<A>& tree, const A* ref, int64_t b, int64_t m, KnnScratch<A>& scratch) {
+  auto query = [&](const AnyIndex<A>& tree, const A* ref, int64_t b, int64_t m,
+                   KnnScratch<A>& scratch) {
     const A* q = qp + 3 * (b * M + m);
     A* dist = dp + (b * M + m) * k;
     int64_t* idx = ip + (b * M + m) * k;
@@ -71,7 +73,7 @@ void knn_impl(const A* qp, const A* rp, int64_t B, int64_t M, int64_t N, int k, 
     }
     knn_search(tree, q[0], q[1], q[2], k, dist, idx, scratch);
     if (!(dist[k - 1] < inf))
-      for (const int64_t s : tree.special) {
+      for (const int64_t s : tree.points().special) {
         const A* r = ref + 3 * s;
         topk_insert(dist, idx, k, sq_dist3(q[0], q[1], q[2], r[0], r[1], r[2]), s);
       }
@@ -80,18 +82,18 @@ void knn_impl(const A* qp, const A* rp, int64_t B, int64_t M, int64_t N, int k, 
     // Enough clouds for every thread: build and query each cloud's tree in one go (hot in cache,
     // no barrier between the phases).
     at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-      KdTree<A> tree;
+      AnyIndex<A> tree;
       KnnScratch<A> scratch;
       for (int64_t b = b0; b < b1; ++b) {
-        tree.build(rp + 3 * b * N, N, kLeaf);
+        tree.build(rp + 3 * b * N, N, kind, kKnnIndex);
         for (int64_t m = 0; m < M; ++m) query(tree, rp + 3 * b * N, b, m, scratch);
       }
     });
     return;
   }
-  std::vector<KdTree<A>> trees(B);
+  std::vector<AnyIndex<A>> trees(B);
   at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) trees[b].build(rp + 3 * b * N, N, kLeaf);
+    for (int64_t b = b0; b < b1; ++b) trees[b].build(rp + 3 * b * N, N, kind, kKnnIndex);
   });
   at::parallel_for(0, B * chunks, 1, [&](int64_t t0, int64_t t1) {
     KnnScratch<A> scratch;
@@ -131,10 +133,11 @@ std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& query, const at::Te
   at::Tensor idx = at::empty({B, M, k}, q.options().dtype(at::kLong));
   if (B * M > 0) {
     const bool use_index =
-        path == Path::kIndex || (path == Path::kAuto && knn_prefers_index(B, M, N, k));
+        path != Path::kBrute && (path != Path::kAuto || knn_prefers_index(B, M, N, k));
+    const IndexKind kind = index_kind(path);
     AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "recon_knn_spatial", [&] {
       knn_impl<scalar_t>(q.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(), B, M, N,
-                         static_cast<int>(k), use_index, dist.data_ptr<scalar_t>(),
+                         static_cast<int>(k), use_index, kind, dist.data_ptr<scalar_t>(),
                          idx.data_ptr<int64_t>());
     });
   }

@@ -1,8 +1,9 @@
-// Exact CPU kernels with spatial pruning (kd-trees) for kNN, Chamfer and FPS, plus the cost
-// models that choose between them and plain brute force.
+// Exact CPU kernels with spatial pruning for kNN, Chamfer (uniform grid or kd-tree per cloud,
+// grid.h / kdtree.h) and FPS (kd-tree buckets), plus the cost models that choose between them
+// and plain brute force.
 //
 // Every function returns exactly what the brute-force kernels and recon.ops.reference return
-// (same indices, same tie rule, bit-identical distances); see kdtree.h for why the pruning is
+// (same indices, same tie rule, bit-identical distances); see bounds.h for why the pruning is
 // exact.  Shapes, dtypes and semantics are those of csrc/knn/knn.h, csrc/chamfer/chamfer.h and
 // csrc/fps/fps.h.  `Path` forces a branch (tests, benchmarks); kAuto asks the cost model.
 #pragma once
@@ -15,9 +16,11 @@
 namespace recon {
 namespace spatial {
 
-enum class Path : int64_t { kAuto = 0, kIndex = 1, kBrute = 2 };
+// kIndex lets each cloud pick its index (uniform grid unless the cloud is too clustered for one,
+// then kd-tree); kTree / kGrid force one.
+enum class Path : int64_t { kAuto = 0, kIndex = 1, kBrute = 2, kTree = 3, kGrid = 4 };
 
-// Cost models (per cloud sizes; B is the batch).  true -> kd-tree / buckets, false -> brute force.
+// Cost models (per cloud sizes; B is the batch).  true -> spatial index / buckets, false -> brute force.
 bool knn_prefers_index(int64_t B, int64_t M, int64_t N, int64_t k);
 bool chamfer_prefers_index(int64_t B, int64_t N, int64_t M);
 bool fps_prefers_buckets(int64_t B, int64_t N, int64_t npoint);

@@ -6,6 +6,9 @@
 
 #include <string>
 
+#include "spatial/grid.h"
+#include "spatial/spatial.h"
+
 namespace recon {
 namespace spatial {
 
@@ -24,6 +27,12 @@ inline void check_cloud(const at::Tensor& t, const char* name) {
 inline at::Tensor acc_view(const at::Tensor& t) {
   const auto dt = t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   return t.to(dt).contiguous();
+}
+
+inline IndexKind index_kind(Path path) {
+  if (path == Path::kTree) return IndexKind::kTree;
+  if (path == Path::kGrid) return IndexKind::kGrid;
+  return IndexKind::kAuto;
 }
 
 }  // namespace spatial

@@ -1,8 +1,9 @@
-"""Exactness of the spatial CPU kernels (kd-tree kNN / Chamfer, bucket FPS) against the oracle.
+"""Exactness of the spatial CPU kernels (uniform-grid / kd-tree kNN and Chamfer, bucket FPS).
 
-The private ops ``torch.ops.recon._{knn,chamfer,fps}_{index,brute,spatial}`` (csrc/spatial/) must
-return exactly what ``recon.ops.reference`` returns: same indices, same tie rule, bit-identical
-distances, on every cloud shape that stresses the pruning bounds.
+The private ops ``torch.ops.recon._{knn,chamfer,fps}_{index,tree,grid,brute,spatial}`` (csrc/spatial/)
+must return exactly what ``recon.ops.reference`` returns: same indices, same tie rule,
+bit-identical distances, on every cloud shape that stresses the pruning bounds. ``index`` picks
+grid or kd-tree per cloud; ``tree`` and ``grid`` force one, so both are proven on every cloud.
 """
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ pytestmark = pytest.mark.skipif(
     not HAVE_EXT, reason="recon._C is not built (python setup.py build_ext --inplace)"
 )
 ops = torch.ops.recon if HAVE_EXT else None
+INDEXES = ["index", "tree", "grid"]  # _knn_<x> / _chamfer_<x>_forward: auto choice, kd-tree, grid
+
+
+def knn_ops():
+    return [getattr(ops, f"_knn_{x}") for x in INDEXES] + [ops._knn_brute]
+
+
+def chamfer_ops():
+    return [getattr(ops, f"_chamfer_{x}_forward") for x in INDEXES] + [ops._chamfer_brute_forward]
 
 
 def cloud(kind: str, B: int, N: int, seed: int, dtype=torch.float64) -> torch.Tensor:
@@ -81,19 +91,19 @@ def test_knn_exact(kind, dtype):
     q = torch.cat([cloud(kind, B, M, 2, dtype), ref[:, ::9]], dim=1)
     for k in (1, 5, 40):
         want = R.knn(q, ref, k)
-        assert_same(ops._knn_index(q, ref, k), want)
-        assert_same(ops._knn_brute(q, ref, k), want)
+        for op in knn_ops():
+            assert_same(op(q, ref, k), want)
 
 
-@pytest.mark.parametrize("kind", ["uniform", "lattice", "identical"])
+@pytest.mark.parametrize("kind", ["uniform", "planar", "lattice", "identical"])
 def test_knn_k_equals_n_and_tiny(kind):
     for N in (1, 2, 33, 130):
         ref = cloud(kind, 2, N, 3)
         q = cloud(kind, 2, 17, 4)
         for k in {1, N}:
             want = R.knn(q, ref, k)
-            assert_same(ops._knn_index(q, ref, k), want)
-            assert_same(ops._knn_brute(q, ref, k), want)
+            for op in knn_ops():
+                assert_same(op(q, ref, k), want)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -101,7 +111,7 @@ def test_knn_dtypes(dtype):
     ref = cloud("uniform", 2, 500, 5, dtype)
     q = cloud("uniform", 2, 60, 6, dtype)
     want = R.knn(q, ref, 8)
-    for op in (ops._knn_index, ops._knn_brute, ops._knn_spatial):
+    for op in knn_ops() + [ops._knn_spatial]:
         assert_same(op(q, ref, 8), want)
 
 
@@ -112,17 +122,66 @@ def test_chamfer_exact(kind, dtype):
     y = cloud(kind, 2, 450, 8, dtype)
     y = torch.cat([y, x[:, ::11]], dim=1)  # shared points: distance-0 ties
     want = R.chamfer_distance(x, y)
-    assert_same(ops._chamfer_index_forward(x, y), want)
-    assert_same(ops._chamfer_brute_forward(x, y), want)
+    for op in chamfer_ops():
+        assert_same(op(x, y), want)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_chamfer_dtypes(dtype):
-    x = cloud("clustered", 3, 300, 9, dtype)
-    y = cloud("clustered", 3, 200, 10, dtype)
+@pytest.mark.parametrize("kind", ["clustered", "uniform"])
+def test_chamfer_dtypes(dtype, kind):
+    x = cloud(kind, 3, 300, 9, dtype)
+    y = cloud(kind, 3, 200, 10, dtype)
     want = R.chamfer_distance(x, y)
-    for op in (ops._chamfer_index_forward, ops._chamfer_brute_forward, ops._chamfer_spatial_forward):
+    for op in chamfer_ops() + [ops._chamfer_spatial_forward]:
         assert_same(op(x, y), want)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "planar", "lattice", "large"])
+def test_grid_queries_far_outside_the_cloud(kind):
+    """Queries beyond the grid's box start from a clamped border cell; the slab bound must hold."""
+    ref = cloud(kind, 2, 500, 40)
+    shift = torch.tensor([3.0, -2.0, 0.5], dtype=ref.dtype) * (ref.amax((0, 1)) - ref.amin((0, 1)) + 1)
+    q = torch.cat([cloud(kind, 2, 40, 41) + shift, cloud(kind, 2, 40, 42) - 0.3 * shift], dim=1)
+    for k in (1, 7, 64):
+        want = R.knn(q, ref, k)
+        for op in knn_ops():
+            assert_same(op(q, ref, k), want)
+    for op in chamfer_ops():
+        assert_same(op(q, ref), R.chamfer_distance(q, ref))
+
+
+def test_grid_boundaries_exact_float32():
+    """Points exactly on (float32-rounded) cell boundaries and equidistant queries: ties across cells."""
+    g = torch.Generator().manual_seed(43)
+    ticks = torch.linspace(0, 1, 41)  # many values land exactly on lo + i * h (rounded)
+    idx = torch.randint(0, 41, (2, 900, 3), generator=g)
+    ref = ticks[idx]
+    mid = (ticks[:-1] + ticks[1:]) / 2  # queries halfway: exact distance ties between neighbours
+    q = mid[torch.randint(0, 40, (2, 200, 3), generator=g)]
+    for k in (1, 6, 33):
+        want = R.knn(q, ref, k)
+        for op in knn_ops():
+            assert_same(op(q, ref, k), want)
+    for op in chamfer_ops():
+        assert_same(op(q, ref), R.chamfer_distance(q, ref))
+
+
+def test_index_choice_follows_crowding():
+    """Spread clouds get the grid; tight clusters and lines (crowded cells) get the kd-tree."""
+    uses = ops._spatial_uses_grid
+    for op in ("knn", "chamfer"):
+        assert uses(cloud("uniform", 2, 4000, 44, torch.float32), op).all()
+        assert uses(cloud("planar", 2, 4000, 45), op).all()
+        assert not uses(cloud("clustered", 2, 4000, 46), op).any()
+        assert not uses(cloud("line", 2, 4000, 47), op).any()
+    both = torch.cat([cloud("uniform", 1, 3000, 48), cloud("clustered", 1, 3000, 49)])
+    assert uses(both, "knn").tolist() == [True, False]
+    # A batch mixing both kinds: each cloud searched with its own index, one answer.
+    q = cloud("uniform", 2, 100, 50)
+    assert_same(ops._knn_index(q, both, 9), R.knn(q, both, 9))
+    assert_same(ops._chamfer_index_forward(q, both), R.chamfer_distance(q, both))
+    with pytest.raises(ValueError, match="op must be 'knn' or 'chamfer'"):
+        uses(both, "fps")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -161,11 +220,11 @@ def test_nan_and_inf_points():
     q = with_nonfinite(cloud("uniform", 2, 90, 14), 2)
     for k in (1, 6, 400):
         want = R.knn(q, ref, k)
-        assert_same(ops._knn_index(q, ref, k), want)
-        assert_same(ops._knn_brute(q, ref, k), want)
+        for op in knn_ops():
+            assert_same(op(q, ref, k), want)
     want = R.chamfer_distance(q, ref)
-    assert_same(ops._chamfer_index_forward(q, ref), want)
-    assert_same(ops._chamfer_brute_forward(q, ref), want)
+    for op in chamfer_ops():
+        assert_same(op(q, ref), want)
     for start in (0, 5):
         want = R.furthest_point_sample(ref, 60, start)
         assert torch.equal(ops._fps_bucket(ref, 60, start), want)
@@ -179,8 +238,10 @@ def test_nan_start_point_and_all_nan():
     assert torch.equal(ops._fps_bucket(p, 20, 0), want)
     allnan = torch.full((1, 50, 3), float("nan"), dtype=torch.float64)
     q = cloud("uniform", 1, 10, 16)
-    assert_same(ops._knn_index(q, allnan, 3), R.knn(q, allnan, 3))
-    assert_same(ops._chamfer_index_forward(q, allnan), R.chamfer_distance(q, allnan))
+    for op in knn_ops():
+        assert_same(op(q, allnan, 3), R.knn(q, allnan, 3))
+    for op in chamfer_ops():
+        assert_same(op(q, allnan), R.chamfer_distance(q, allnan))
     assert torch.equal(ops._fps_bucket(allnan, 5, 2), R.furthest_point_sample(allnan, 5, 2))
 
 
@@ -188,11 +249,13 @@ def test_batch_sizes_zero_and_one():
     for B in (0, 1):
         ref = cloud("uniform", B, 300, 17)
         q = cloud("uniform", B, 40, 18)
-        assert_same(ops._knn_index(q, ref, 4), R.knn(q, ref, 4))
-        assert ops._chamfer_index_forward(q, ref)[0].shape == (B, 40)
+        for op in knn_ops():
+            assert_same(op(q, ref, 4), R.knn(q, ref, 4))
+        assert ops._chamfer_grid_forward(q, ref)[0].shape == (B, 40)
         assert ops._fps_bucket(ref, 10, 0).shape == (B, 10)
         if B:
-            assert_same(ops._chamfer_index_forward(q, ref), R.chamfer_distance(q, ref))
+            for op in chamfer_ops():
+                assert_same(op(q, ref), R.chamfer_distance(q, ref))
             assert torch.equal(ops._fps_bucket(ref, 10, 0), R.furthest_point_sample(ref, 10, 0))
 
 
@@ -226,8 +289,10 @@ def test_non_contiguous_inputs():
     ref = cloud("uniform", 2, 400, 24).transpose(0, 1).contiguous().transpose(0, 1)
     q = cloud("uniform", 4, 50, 25)[::2]
     assert not ref.is_contiguous() and not q.is_contiguous()
-    assert_same(ops._knn_index(q, ref, 5), R.knn(q, ref, 5))
-    assert_same(ops._chamfer_index_forward(q, ref), R.chamfer_distance(q, ref))
+    for op in knn_ops():
+        assert_same(op(q, ref, 5), R.knn(q, ref, 5))
+    for op in chamfer_ops():
+        assert_same(op(q, ref), R.chamfer_distance(q, ref))
     assert torch.equal(ops._fps_bucket(ref, 30, 1), R.furthest_point_sample(ref, 30, 1))
 
 
@@ -272,5 +337,7 @@ def test_many_clouds_path():
     ref = with_nonfinite(cloud("lattice", B, 300, 32), 3)
     q = with_nonfinite(cloud("lattice", B, 70, 33), 4)
     for k in (1, 9):
-        assert_same(ops._knn_index(q, ref, k), R.knn(q, ref, k))
-    assert_same(ops._chamfer_index_forward(q, ref), R.chamfer_distance(q, ref))
+        for op in knn_ops():
+            assert_same(op(q, ref, k), R.knn(q, ref, k))
+    for op in chamfer_ops():
+        assert_same(op(q, ref), R.chamfer_distance(q, ref))
