@@ -1,6 +1,7 @@
 """Runtime of the evaluation protocols (issue #7) on this CPU: measured rates, extrapolated totals.
 
-    python benchmarks/eval_runtime.py --threads 1 2 --json eval_runtime.json        # rates (~5 min)
+    python benchmarks/eval_runtime.py --json eval_runtime.json          # rates, 2 threads (~5 min)
+    python benchmarks/eval_runtime.py --threads 1 2 --json eval_runtime.json   # the docs/eval.md table
     python benchmarks/eval_runtime.py --synthetic /tmp/evalrt --only none           # end-to-end commands
 
 Part 1 (rates): the official full-size models with random weights (timing does not depend on the
@@ -200,11 +201,28 @@ def bench_svm_fit(n_train: int, n_test: int, k: int, dim: int, seed: int = 0) ->
 ALL = ("svm_features", "zeroshot", "test", "fewshot", "text", "svm_fit")
 
 
+class _Printing(dict):
+    """A dict that prints each measurement as it is stored (the whole run takes minutes)."""
+
+    def __init__(self, threads: int):
+        super().__init__()
+        self.threads = threads
+
+    def __setitem__(self, k, v):
+        super().__setitem__(k, v)
+        print(f"  [{self.threads} thread{'s' if self.threads > 1 else ''}] {k:<22} wall {v['wall_s']:7.2f} s  "
+              f"CPU {v['cpu_s']:7.2f} s per batch  (load {v['load_after']:.1f})", flush=True)
+
+    def update(self, other):
+        for k, v in other.items():
+            self[k] = v
+
+
 def measure(threads: list[int], reps: int, only: list[str]) -> dict:
     rates = {}
     for t in threads:
         torch.set_num_threads(t)
-        r = {}
+        r = _Printing(t)
         if "svm_features" in only:
             r["svm_features"] = bench_svm_features(reps)
         if "zeroshot" in only:
@@ -218,9 +236,7 @@ def measure(threads: list[int], reps: int, only: list[str]) -> dict:
                 r[f"step_{head}"] = bench_fewshot_step(head, reps)
         if "text" in only:
             r["text_prompts"] = bench_text(reps)
-        for k, v in r.items():
-            print(f"  [{t} thread{'s' if t > 1 else ''}] {k:<22} wall {v['wall_s']:7.2f} s  CPU {v['cpu_s']:7.2f} s "
-                  f"per batch  (load {v['load_after']:.1f})", flush=True)
+        r = dict(r)
         rates[str(t)] = r
     torch.set_num_threads(max(threads))
     return rates
@@ -292,8 +308,10 @@ def extrapolate(rates: dict, svm_fit: dict | None, field: str = "cpu_s") -> list
     return rows
 
 
-def run_synthetic(root: str, python: str) -> list[dict]:
+def run_synthetic(root: str, python: str, only: str | None = None) -> list[dict]:
     """Time the CLI commands end to end on the synthetic set with the demo-size model."""
+    import shutil
+
     os.makedirs(root, exist_ok=True)
     synth50, synth100 = os.path.join(root, "synth50"), os.path.join(root, "synth100")
     demo = ["depth=4", "embed_dim=192", "num_heads=3"]
@@ -320,14 +338,18 @@ def run_synthetic(root: str, python: str) -> list[dict]:
                 "--group-size", "16", "--out", os.path.join(root, "attention.png"), "--model-args", *demo, *data50]),
         ("recon fewshot: one fold, 5-way 10-shot, 40 epochs, demo model",
          cli + ["fewshot", "--dataset", "synthetic", "--root", synth100, "--ways", "5", "--shots", "10", "--folds", "0",
-                "--out", os.path.join(root, "fewshot"), "model.name=recon_tiny", "model.depth=4",
+                "--out", os.path.join(root, "fewshot"), "model.name=recon_tiny", "+model.depth=4",
                 "model.npoints=256", "model.num_group=16", "model.group_size=16", "train.npoints=256",
                 "train.point_all=300", "train.epochs=40", "scheduler.t_initial=40", "scheduler.warmup_epochs=4",
                 "log.every=0"]),
     ]
+    if not only or only in "recon fewshot":
+        shutil.rmtree(os.path.join(root, "fewshot"), ignore_errors=True)  # a finished fold would be skipped (resume)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     rows = []
     for name, cmd in jobs:
+        if only and only not in name:
+            continue
         t0, c0, l0 = time.perf_counter(), os.times(), os.getloadavg()[0]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         c1 = os.times()
@@ -346,11 +368,14 @@ def run_synthetic(root: str, python: str) -> list[dict]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--threads", type=int, nargs="+", default=[2],
+                   help="thread counts to measure (docs/eval.md: --threads 1 2, ~11 min)")
     p.add_argument("--reps", type=int, default=1, help="timed batches per measurement (after one warm-up)")
     p.add_argument("--only", nargs="+", default=list(ALL), choices=list(ALL) + ["none"],
                    help="which rates to measure")
     p.add_argument("--synthetic", default=None, metavar="DIR", help="also time the CLI commands end to end here")
+    p.add_argument("--synthetic-only", default=None, metavar="WORD",
+                   help="run only the end-to-end jobs whose name contains WORD (the set must exist already)")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     from recon.ops import backend_info
@@ -382,7 +407,7 @@ def main() -> None:
             print(f"  {r['protocol']:<40} {r['dataset']:<26} CPU {r['hours']:8.2f} h   wall {w['hours']:8.2f} h")
     if a.synthetic:
         print("\nend to end on the synthetic set (demo-size model):", flush=True)
-        res["synthetic"] = run_synthetic(a.synthetic, sys.executable)
+        res["synthetic"] = run_synthetic(a.synthetic, sys.executable, a.synthetic_only)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)
