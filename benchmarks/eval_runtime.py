@@ -294,15 +294,14 @@ def extrapolate(rates: dict, svm_fit: dict | None, field: str = "cpu_s") -> list
             for way in FEWSHOT_WAYS:
                 for shot in FEWSHOT_SHOTS:
                     n_train, n_test = way * shot, 20 * way
-                    # the loader keeps the last partial batch: steps = ceil(n_train / 32) of batch <= 32;
-                    # per-sample cost x n_train is the approximation (a short last batch costs less per step)
-                    train = ps(f"step_{head}") * n_train * FEWSHOT_EPOCHS
+                    # the train loader drops the last partial batch (as the official one): floor(n / 32) steps
+                    train = rates[f"step_{head}"][field] * (n_train // BATCH) * FEWSHOT_EPOCHS
                     final = (ps("single_modelnet") + ps("vote_modelnet")) * n_test
                     per_epoch_eval = ps("single_modelnet") * n_test * (FEWSHOT_EPOCHS - 1)
                     total_last += FEWSHOT_FOLDS * (train + final)
                     total_official += FEWSHOT_FOLDS * (train + final + per_epoch_eval)
             add(f"fewshot {head}, best_on=last (default)", "modelnet40 few-shot grid", total_last,
-                "sum over 5/10-way x 10/20-shot of 10 folds x (step/sample x way*shot x 151 + final test x 20*way)")
+                "sum over 5/10-way x 10/20-shot of 10 folds x (step x floor(way*shot/32) x 151 + final test/sample x 20*way)")
             add(f"fewshot {head}, --official-selection", "modelnet40 few-shot grid", total_official,
                 "as above + single_modelnet/sample x 20*way x 150 per-epoch test evaluations")
     return rows
