@@ -1,6 +1,6 @@
 """Runtime of the evaluation protocols (issue #7) on this CPU: measured rates, extrapolated totals.
 
-    python benchmarks/eval_runtime.py --json eval_runtime.json          # rates, 2 threads (~5 min)
+    python benchmarks/eval_runtime.py --json eval_runtime.json          # rates, 2 threads (~5-7 min)
     python benchmarks/eval_runtime.py --threads 1 2 --only svm_features zeroshot test fewshot text svm_fit \
         --json eval_runtime.json                          # the docs/eval.md table (~40 min)
     python benchmarks/eval_runtime.py --synthetic /tmp/evalrt --only none           # end-to-end commands
