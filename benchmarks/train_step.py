@@ -1,0 +1,171 @@
+"""Samples/s of one full training step (forward, loss, backward, AdamW step) of the zoo's classifiers.
+
+    python benchmarks/train_step.py                     # ReCon-Base/Small/Tiny + Point-MAE, batch 16 x 2048 points
+    python benchmarks/train_step.py --quick             # a tiny smoke run (CI): ReCon-Tiny, batch 2 x 256 points
+    python benchmarks/train_step.py --models recon_base --batch 32 --threads 1 2 --json out.json
+
+Each row: one model, eager or ``torch.compile``-d (fullgraph), at one thread count; the median step time
+over ``--steps`` timed steps after ``--warmup`` steps (compilation happens in the warm-up and is reported
+apart). Eager rows also give the share of the step spent in each part of the model (forward of the
+tokenizer, patch embedding, positional MLP, blocks, head), in backward and in the optimizer step,
+measured with module hooks in a separate pass so the timed steps carry no hook overhead.
+Full run on 2 CPU cores: about 15-25 minutes (4 models x 2 modes x threads); --quick: under a minute.
+
+It imports the INSTALLED recon (build it with ``pip install --no-build-isolation .``) and refuses to time
+the pure-PyTorch fallback ops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def _require_compiled() -> None:
+    import recon.ops
+
+    info = recon.ops.backend_info()
+    if not info.get("compiled"):
+        sys.exit("train_step.py: recon's compiled kernels are not importable "
+                 f"({info.get('reason')}); this would time the pure-PyTorch fallback. "
+                 "Install recon first: pip install --no-build-isolation .  (and run from outside the checkout "
+                 "or with the checkout built in place)")
+
+
+def _optimizer(model, impl: str):
+    from recon.engine.optim import param_groups
+
+    groups = param_groups(model, weight_decay=0.05, lr=1e-4, cls_lr_mult=10.0)
+    kwargs = {"fused": True} if impl == "fused" else {"foreach": impl == "foreach"}
+    return torch.optim.AdamW(groups, lr=1e-4, **kwargs)
+
+
+def _step(model, opt, points, labels):
+    loss = F.cross_entropy(model(points), labels)
+    loss.backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss
+
+
+def _part_shares(model, opt, points, labels, repeats: int = 3) -> dict:
+    """Seconds per part of one eager step, from forward hooks on the model's direct children."""
+    spent: dict = {}
+    starts: dict = {}
+    hooks = []
+    for name, child in model.named_children():
+        hooks.append(child.register_forward_pre_hook(lambda m, a, n=name: starts.__setitem__(n, time.perf_counter())))
+        hooks.append(child.register_forward_hook(
+            lambda m, a, o, n=name: spent.__setitem__(n, spent.get(n, 0.0) + time.perf_counter() - starts[n])))
+    try:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            loss = F.cross_entropy(model(points), labels)
+            t1 = time.perf_counter()
+            loss.backward()
+            t2 = time.perf_counter()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            t3 = time.perf_counter()
+            spent["(forward, rest)"] = spent.get("(forward, rest)", 0.0) + (t1 - t0)
+            spent["backward"] = spent.get("backward", 0.0) + (t2 - t1)
+            spent["optimizer"] = spent.get("optimizer", 0.0) + (t3 - t2)
+    finally:
+        for h in hooks:
+            h.remove()
+    children = sum(v for k, v in spent.items() if not k.startswith("(") and k not in ("backward", "optimizer"))
+    spent["(forward, rest)"] -= children
+    total = sum(spent.values())
+    return {k: round(v / total, 4) for k, v in spent.items()}
+
+
+def measure(name: str, mode: str, threads: int, batch: int, npoints: int, steps: int, warmup: int,
+            optimizer: str, seed: int = 0) -> dict:
+    from recon.models import create_model
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    model = create_model(name, num_classes=15, npoints=npoints).train()
+    opt = _optimizer(model, optimizer)
+    points = torch.rand(batch, npoints, 3) * 2 - 1
+    labels = torch.randint(0, 15, (batch,))
+    run = model
+    compile_s = 0.0
+    if mode == "compiled":
+        run = torch.compile(model, fullgraph=True)
+        t0 = time.perf_counter()
+        _step(run, opt, points, labels)
+        compile_s = time.perf_counter() - t0
+    for _ in range(warmup):
+        _step(run, opt, points, labels)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        _step(run, opt, points, labels)
+        times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    row = {"model": name, "mode": mode, "threads": threads, "batch": batch, "npoints": npoints,
+           "optimizer": optimizer, "step_s": med, "samples_per_s": batch / med, "compile_s": compile_s,
+           "steps": steps}
+    if mode == "eager":
+        row["shares"] = _part_shares(model, opt, points, labels)
+    return row
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", default=["recon_base", "recon_small", "recon_tiny", "pointmae_base"])
+    p.add_argument("--modes", nargs="+", default=None, choices=["eager", "compiled"],
+                   help="default: both (--quick: eager only; compiling takes minutes on 2 cores)")
+    p.add_argument("--threads", nargs="+", type=int, default=None, help="default: 1 and all cores")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--npoints", type=int, default=2048)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--optimizer", default="foreach", choices=["for", "foreach", "fused"],
+                   help="AdamW implementation (official groups, lr x10 on 'cls' params)")
+    p.add_argument("--quick", action="store_true", help="ReCon-Tiny, batch 2 x 256 points, 1 step, 1 thread, eager")
+    p.add_argument("--json", default=None, help="write the rows here")
+    args = p.parse_args(argv)
+    _require_compiled()
+    if args.quick:
+        args.models, args.batch, args.npoints, args.steps, args.warmup = ["recon_tiny"], 2, 256, 1, 0
+        args.threads = args.threads or [1]
+        args.modes = args.modes or ["eager"]
+    args.modes = args.modes or ["eager", "compiled"]
+    threads = args.threads or sorted({1, torch.get_num_threads()})
+    try:
+        from tqdm import tqdm
+    except ImportError:  # progress is a nicety
+        def tqdm(x, **_):
+            return x
+    cases = [(m, mode, t) for m in args.models for t in threads for mode in args.modes]
+    rows = []
+    print(f"# torch {torch.__version__}, batch {args.batch} x {args.npoints} points, AdamW {args.optimizer}")
+    for name, mode, t in tqdm(cases, desc="train_step", unit="case"):
+        rows.append(measure(name, mode, t, args.batch, args.npoints, args.steps, args.warmup, args.optimizer))
+    print(f"{'model':<15} {'mode':<9} {'thr':>3} {'step s':>8} {'samples/s':>10} {'vs eager':>8} {'compile s':>9}")
+    eager = {(r["model"], r["threads"]): r["step_s"] for r in rows if r["mode"] == "eager"}
+    for r in rows:
+        base = eager.get((r["model"], r["threads"]))
+        ratio = f"{base / r['step_s']:.2f}x" if base else "-"
+        print(f"{r['model']:<15} {r['mode']:<9} {r['threads']:>3} {r['step_s']:>8.3f} {r['samples_per_s']:>10.2f} "
+              f"{ratio:>8} {r['compile_s']:>9.1f}")
+    for r in rows:
+        if "shares" in r:
+            parts = ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["shares"].items())
+            print(f"# {r['model']} eager, {r['threads']} thr: {parts}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
