@@ -172,3 +172,14 @@ def test_single_modal_model_and_checkpoint_round_trip(tmp_path):
     load_checkpoint(fresh, str(path), strict=True)
     torch.testing.assert_close(fresh.cls_proj[3].weight, m.cls_proj[3].weight + 1)
     torch.testing.assert_close(fresh.cls_proj[4].running_var, m.cls_proj[4].running_var + 1)
+
+
+def test_pretrain_step_hands_the_category_texts_to_an_smc_model():
+    from recon.engine.train_pretrain import pretrain_step
+
+    step = pretrain_step(None)
+    batch = {"points": torch.rand(4, 128, 3), "text": ["a", "b", "a", "b"]}
+    assert "loss_smc" in step(_pretrain(smc=True, img_dim=0, text_dim=0), batch)
+    assert "loss_smc" not in step(_pretrain(img_dim=0, text_dim=0), batch)  # off: texts unused
+    with pytest.raises(ValueError, match="text"):
+        step(_pretrain(smc=True, img_dim=0, text_dim=0), {"points": batch["points"]})
