@@ -17,7 +17,8 @@ Results are read from ``RUNS_DIR`` recursively:
   ``config.yaml``): two results each, the single-pass test accuracy (no voting) and the voted one,
   both with the selection the config used (``eval.best_on``).
 
-The paper figures and their protocols are listed (with sources) in docs/paper_tables.md.
+The paper figures and their protocols are listed (with sources) in docs/paper_tables.md; a
+"README" source is the official repository's README.
 """
 
 from __future__ import annotations
