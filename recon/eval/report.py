@@ -115,7 +115,6 @@ PAPER: tuple[PaperFigure, ...] = (
 
 # our result protocols under their paper names (`recon test` reports finetuned checkpoints)
 _ALIASES = {"test": "finetune"}
-_SETTING_KEYS = ("npoints", "way", "shot", "head")
 
 
 @dataclass
@@ -304,15 +303,18 @@ def build_report(results: list[Result]) -> str:
     lines = ["| source | task | dataset | setting | protocol | paper | ours | Δ | our file |",
              "|---|---|---|---|---|---|---|---|---|"]
     for fig, mine in pairs:
-        head = (f"| {fig.source}{' (' + fig.note + ')' if fig.note else ''} | {fig.protocol_name} | {fig.dataset} | "
-                f"{fig.setting_text()} | {fig.protocol.label()} | {_fmt(fig.value, fig.std)}"
-                f"{' ' + fig.metric if fig.metric != 'accuracy' else ''} ({'Point-MAE' if fig.family == 'pointmae' else 'ReCon'})")
+        source = fig.source + (f" ({fig.note})" if fig.note else "")
+        paper = _fmt(fig.value, fig.std) + (f" {fig.metric}" if fig.metric != "accuracy" else "")
+        paper += " (Point-MAE)" if fig.family == "pointmae" else " (ReCon)"
+        head = (f"| {source} | {fig.protocol_name} | {fig.dataset} | {fig.setting_text()} | "
+                f"{fig.protocol.label()} | {paper}")
         if not mine:
             lines.append(f"{head} | — | | |")
         for r in mine:
             lines.append(f"{head} | {_fmt(r.value, r.std)} | {r.value - fig.value:+.2f} | {r.file} |")
     lines += ["", "Our results without a paper figure of the same protocol:", "",
-              "| task | dataset | setting | protocol | ours | why unmatched | our file |", "|---|---|---|---|---|---|---|"]
+              "| task | dataset | setting | protocol | ours | why unmatched | our file |",
+              "|---|---|---|---|---|---|---|"]
     for r, why in unmatched:
         proto = r.protocol.label() if r.protocol else "unknown"
         lines.append(f"| {r.protocol_name} | {r.dataset} | {r.setting_text} | {proto} | {_fmt(r.value, r.std)} | "
