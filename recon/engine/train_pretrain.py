@@ -3,7 +3,8 @@ feature regression to frozen teacher features, cached (default) or computed per 
 (``teachers.online: true``, see :mod:`.teacher_cache`).
 
 Per step: the official augmentation (rotation about y), then
-``model(points, img_feat, text_feat) -> {"loss", "loss_recon", "loss_img", "loss_text"}``; every
+``model(points, img_feat, text_feat) -> {"loss", "loss_recon", "loss_img", "loss_text"}`` (plus
+``text=`` the raw category strings, and ``"loss_smc"`` back, for a model with ``smc``); every
 ``loss*`` entry is logged. After each epoch: the resumable ``ckpt-last.pt`` and the weights in the
 official released-pretrain layout (``{"base_model": state_dict}``, keys ``MAE_encoder.*`` ...,
 no teachers), which ``recon.checkpoint.load_checkpoint`` (and the official finetune loader) read
@@ -43,7 +44,12 @@ def pretrain_step(transform, teachers=None):
         points = batch["points"][..., :3]
         if transform is not None:
             points = transform(points)
-        out = model(points, img_feat=batch.get("img_feat"), text_feat=batch.get("text_feat"))
+        extra = {}
+        if getattr(dist.unwrap(model), "smc", False):  # the single-modal term pairs samples by category text
+            if "text" not in batch:
+                raise ValueError("model.smc=true needs a dataset whose items carry 'text' (the category string)")
+            extra["text"] = list(batch["text"])
+        out = model(points, img_feat=batch.get("img_feat"), text_feat=batch.get("text_feat"), **extra)
         return {k: v for k, v in out.items() if k.startswith("loss")}
 
     return step

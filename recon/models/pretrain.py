@@ -6,7 +6,9 @@ through the encoder, and a 4-block pre-norm decoder over ``[visible outputs, mas
 predicts the masked groups (Conv1d C→3·S), scored by Chamfer-L2 (``mean d1 + mean d2``, squared
 distances) or Chamfer-L1. ReCon adds Smooth-L1 regression of ``img_proj(img query)`` and
 ``text_proj(text query)`` to precomputed, frozen teacher features; the queries read
-``detach()``-ed local tokens, so these losses never reach the local stream.
+``detach()``-ed local tokens, so these losses never reach the local stream. ``smc=True`` adds the
+single-modal contrastive term of :mod:`.smc` on the cls query (off by default, as in every
+official config).
 
 Randomness: masks are drawn from ``torch.rand`` / ``torch.randint`` with the ``generator``
 passed to ``forward`` (on the generator's device), else the global torch RNG. The official code
@@ -29,6 +31,7 @@ from .layers import Block, drop_path_rates
 from .pointmae import PointMAEBackbone
 from .recon import ReConBackbone, _build, init_vit_weights
 from .registry import register_model
+from .smc import cls_projection, smc_loss
 from .tokenizer import Group, PosEmbed
 
 __all__ = [
@@ -183,15 +186,16 @@ class MaskedPretrainModel(nn.Module, metaclass=abc.ABCMeta):
 class ReConPretrain(MaskedPretrainModel):
     """ReCon pretraining model.
 
-    ``model(points (B, N, 3), img_feat=(B, img_dim), text_feat=(B, text_dim), generator=None)``
+    ``model(points (B, N, 3), img_feat=(B, img_dim), text_feat=(B, text_dim), text=None, generator=None)``
     returns float scalars ``loss`` (sum of the present terms), ``loss_recon`` and, when the
     teacher feature is given, ``loss_img`` / ``loss_text``. ``img_dim=0`` / ``text_dim=0``
-    removes that projection.
+    removes that projection. ``smc=True`` adds ``cls_proj`` (registered last, where the official
+    state dict has it) and ``loss_smc``, which needs ``text``: the raw category string per sample.
     """
 
     def __init__(self, num_group=64, group_size=32, embed_dim=384, depth=12, num_heads=6, decoder_depth=4,
                  decoder_num_heads=None, mask_ratio=0.6, mask_type="rand", img_dim=768, text_dim=512,
-                 drop_path_rate=0.1, loss="cdl2", norm_style="released"):
+                 drop_path_rate=0.1, loss="cdl2", norm_style="released", smc=False):
         backbone = ReConBackbone(embed_dim, depth, num_heads, 4.0, drop_path_rate, norm_style, stop_grad=True)
         backbone.init_pretrain_weights()
         super().__init__(backbone, num_group, group_size, mask_ratio, mask_type, decoder_depth,
@@ -202,6 +206,8 @@ class ReConPretrain(MaskedPretrainModel):
             if proj is not None:  # official: N(0.02, 0.01) weights, zero bias
                 nn.init.normal_(proj.weight, mean=0.02, std=0.01)
                 nn.init.zeros_(proj.bias)
+        self.smc = bool(smc)
+        self.cls_proj = cls_projection(embed_dim) if self.smc else None
 
     def encode_visible(self, tokens, center):
         q, v, _ = self.MAE_encoder.forward_tokens(tokens, center)
@@ -214,8 +220,10 @@ class ReConPretrain(MaskedPretrainModel):
         if feat.ndim != 2 or feat.shape != (B, proj.out_features):
             raise ValueError(f"{name} must have shape ({B}, {proj.out_features}), got {tuple(feat.shape)}")
 
-    def forward(self, points, img_feat=None, text_feat=None, generator=None) -> dict:
+    def forward(self, points, img_feat=None, text_feat=None, text=None, generator=None) -> dict:
         B = points.shape[0]
+        if self.smc and text is None:
+            raise ValueError("this model has smc=True: forward needs text= (the raw category string per sample)")
         pred, target, q, _ = self._masked_forward(points, generator)
         out = {"loss_recon": self.loss_recon_fn(pred, target)}
         loss = out["loss_recon"]
@@ -227,6 +235,9 @@ class ReConPretrain(MaskedPretrainModel):
             self._check_feat(text_feat, self.text_proj, "text_feat", B)
             out["loss_text"] = F.smooth_l1_loss(self.text_proj(q[:, 2]), text_feat.to(q.dtype))
             loss = loss + out["loss_text"]
+        if self.smc:
+            out["loss_smc"] = smc_loss(self.cls_proj(q[:, 0]), text)
+            loss = loss + out["loss_smc"]
         out["loss"] = loss
         return out
 
@@ -234,7 +245,7 @@ class ReConPretrain(MaskedPretrainModel):
 class PointMAEPretrain(MaskedPretrainModel):
     """Point-MAE pretraining model: ``model(points, generator=None) -> {"loss", "loss_recon"}``.
 
-    ``img_feat`` / ``text_feat`` are accepted so one training loop drives both families; Point-MAE
+    ``img_feat`` / ``text_feat`` / ``text`` are accepted so one training loop drives both families; Point-MAE
     has no cross-modal heads and ignores them (the returned dict then has no ``loss_img``/``loss_text``).
     """
 
@@ -248,7 +259,7 @@ class PointMAEPretrain(MaskedPretrainModel):
     def encode_visible(self, tokens, center):
         return self.MAE_encoder.forward_tokens(tokens, center), None
 
-    def forward(self, points, img_feat=None, text_feat=None, generator=None) -> dict:
+    def forward(self, points, img_feat=None, text_feat=None, text=None, generator=None) -> dict:
         pred, target, _, _ = self._masked_forward(points, generator)
         loss = self.loss_recon_fn(pred, target)
         return {"loss": loss, "loss_recon": loss}
@@ -273,7 +284,7 @@ _PRETRAIN_DOC = "ReCon-{} pretraining model (masked reconstruction + image/text 
 @register_model(kind="pretrain", description=_PRETRAIN_DOC.format("Tiny"))
 def recon_tiny_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand", img_dim=768,
                         text_dim=512, drop_path_rate=0.1, loss="cdl2", pretrained=None, norm_style="released",
-                        depth=12, embed_dim=192, num_heads=3, decoder_depth=4, decoder_num_heads=None):
+                        depth=12, embed_dim=192, num_heads=3, decoder_depth=4, decoder_num_heads=None, smc=False):
     kw = dict(locals())
     return _recon_pretrain("recon_tiny_pretrain", kw.pop("pretrained"), **kw)
 
@@ -281,7 +292,7 @@ def recon_tiny_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.
 @register_model(kind="pretrain", description=_PRETRAIN_DOC.format("Small"))
 def recon_small_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand", img_dim=768,
                          text_dim=512, drop_path_rate=0.1, loss="cdl2", pretrained=None, norm_style="released",
-                         depth=12, embed_dim=256, num_heads=4, decoder_depth=4, decoder_num_heads=None):
+                         depth=12, embed_dim=256, num_heads=4, decoder_depth=4, decoder_num_heads=None, smc=False):
     kw = dict(locals())
     return _recon_pretrain("recon_small_pretrain", kw.pop("pretrained"), **kw)
 
@@ -289,7 +300,7 @@ def recon_small_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0
 @register_model(kind="pretrain", description=_PRETRAIN_DOC.format("Base"))
 def recon_base_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand", img_dim=768,
                         text_dim=512, drop_path_rate=0.1, loss="cdl2", pretrained=None, norm_style="released",
-                        depth=12, embed_dim=384, num_heads=6, decoder_depth=4, decoder_num_heads=None):
+                        depth=12, embed_dim=384, num_heads=6, decoder_depth=4, decoder_num_heads=None, smc=False):
     kw = dict(locals())
     return _recon_pretrain("recon_base_pretrain", kw.pop("pretrained"), **kw)
 

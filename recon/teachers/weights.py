@@ -23,8 +23,16 @@ import torch
 __all__ = ["resolve", "read_state_dict", "select", "load_into", "file_digest"]
 
 
+RANDOM = "random"  # weights value: random init on purpose (never the environment variable)
+
+
 def resolve(weights: Optional[str], env_var: str) -> Optional[str]:
-    """``weights`` if given, else the environment variable, else ``None``; checks the file exists."""
+    """``weights`` if given, else the environment variable, else ``None``; checks the file exists.
+
+    ``weights="random"`` gives ``None`` (random init) whatever the environment says: the paper's rows
+    without pretrained teachers."""
+    if weights == RANDOM:
+        return None
     path = weights if weights is not None else os.environ.get(env_var) or None
     if path is not None and not os.path.isfile(path):
         src = "weights argument" if weights is not None else f"${env_var}"

@@ -61,6 +61,12 @@ def test_own_layout_round_trip_and_env_var(tmp_path, tiny, monkeypatch):
     loaded = build_text_teacher("tiny")
     assert loaded.weights_id not in ("", text.weights_id)
     assert all(torch.equal(loaded.tower.state_dict()[k], v) for k, v in sd.items())
+    # weights="random": the seeded random init on purpose, whatever the environment names
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rand = build_text_teacher("tiny", weights="random")
+    assert rand.weights_id == text.weights_id
+    assert all(torch.equal(rand.tower.state_dict()[k], v) for k, v in text.tower.state_dict().items())
     monkeypatch.setenv("RECON_TEXT_TEACHER", str(tmp_path / "missing.pt"))
     with pytest.raises(FileNotFoundError, match="RECON_TEXT_TEACHER"):
         build_text_teacher("tiny")
