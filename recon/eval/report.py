@@ -1,19 +1,20 @@
 """``recon report RUNS_DIR``: our results beside the paper's, as one Markdown table.
 
 Collects every ``*.json`` under RUNS_DIR that holds a result (``protocol``, ``dataset``, ``value``;
-schema in :mod:`recon.eval.common`) and lines each up with the ReCon paper's figure for the same
+schema in :mod:`recon.eval.results`) and lines each up with the ReCon paper's figure for the same
 protocol and setting.  Paper figures are quoted from the ReCon paper (ICML 2023, Tables 1-3 and 10)
 for the full-size ReCon model; where we are not certain of a figure the cell says "see paper".
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import logging
 from pathlib import Path
-from typing import Sequence
 
-from .common import log, run_main
+from recon.errors import MissingFileError
+
+log = logging.getLogger("recon.eval")
 
 # (protocol, dataset, match, paper value, paper std, what the paper's number is).
 # `match` holds result fields that must equal for a result to be compared with this row.
@@ -39,13 +40,13 @@ def collect(runs_dir) -> list[dict]:
     """Every result JSON under ``runs_dir`` (files without ``protocol``/``value`` are skipped)."""
     root = Path(runs_dir)
     if not root.is_dir():
-        raise FileNotFoundError(f"RUNS_DIR: no directory {str(root)!r}")
+        raise MissingFileError(f"RUNS_DIR: no directory {str(root)!r}")
     found = []
     for path in sorted(root.rglob("*.json")):
         try:
             data = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
-            log(f"skipped {path}: not JSON")
+            log.info(f"skipped {path}: not JSON")
             continue
         if isinstance(data, dict) and {"protocol", "dataset", "value"} <= set(data):
             found.append(dict(data, _file=str(path.relative_to(root))))
@@ -102,37 +103,3 @@ def _ours_setting(r: dict) -> str:
     setting = str(r.get("setting", "")) or "—"
     notes = r.get("notes") or []
     return setting + (f" ({'; '.join(notes)})" if notes else "")
-
-
-def _add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("runs_dir", metavar="RUNS_DIR", help="directory searched recursively for result JSON files")
-    p.add_argument("--out", default=None, help="also write the Markdown here")
-
-
-def run(args) -> str:
-    """Print (and optionally write) the report from parsed arguments."""
-    results = collect(args.runs_dir)
-    text = build_report(results)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
-        log(f"wrote {args.out} ({len(results)} results)")
-    return text
-
-
-def add_report_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``recon report`` on an argparse ``subparsers`` object; sets ``func``."""
-    p = subparsers.add_parser("report", help="Markdown table of our results beside the paper's", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_args(p)
-    p.set_defaults(func=run)
-    return p
-
-
-def main_report(argv: Sequence[str] | None = None) -> int:
-    """``recon report`` as a function: returns the exit code."""
-    p = argparse.ArgumentParser(prog="recon report", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_args(p)
-    return run_main(run, p, argv)

@@ -24,5 +24,7 @@ def test_report_lines_ours_beside_paper(tmp_path):
     assert "95.18" in text and "90.63" in text and "61.70" in text
     with pytest.raises(FileNotFoundError):
         report.collect(tmp_path / "nope")
-    assert report.main_report([str(tmp_path), "--out", str(tmp_path / "r.md")]) == 0
+    from recon.cli import main
+
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "r.md")]) == 0
     assert (tmp_path / "r.md").read_text().startswith("| protocol |")
