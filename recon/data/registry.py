@@ -56,6 +56,11 @@ DATASET_NAMES = ("synthetic", "modelnet10", "modelnet40", "scan_hardest", "scan_
 _DEFAULT_NPOINTS = 1024  # what ModelNet and the synthetic set read when the caller names no count
 
 
+def _is_class_name(name) -> bool:
+    """Whether ``name`` is spelled as a dataset class (``ModelNet40``), not as a canonical name (``modelnet40``)."""
+    return any(s.cls == name for s in DATASETS.values())
+
+
 def check_name(name: str, allowed=DATASET_NAMES) -> str:
     """``name`` lower-cased when it is one of ``allowed``; else a ConfigError naming the choices."""
     key = str(name).lower()
@@ -75,7 +80,7 @@ def dataset_class(name: str) -> type:
     from torch.utils.data import Dataset
 
     key = str(name).lower()
-    cls_name = DATASETS[key].cls if key in DATASETS else str(name)
+    cls_name = DATASETS[key].cls if key in DATASETS and not _is_class_name(name) else str(name)
     cls = getattr(data, cls_name, None)
     if not (isinstance(cls, type) and issubclass(cls, Dataset)):
         valid = sorted(n for n in getattr(data, "__all__", ()) if isinstance(getattr(data, n, None), type)
@@ -92,7 +97,7 @@ def canonical_name(name: str, args: Mapping | None = None) -> str:
     gives its own name lower-cased.
     """
     key = str(name).lower()
-    if key in DATASETS:
+    if key in DATASETS and not _is_class_name(name):
         return key
     args = dict(args or {})
     for s in DATASETS.values():
@@ -123,7 +128,7 @@ def build_dataset(name: str, root: str | os.PathLike | None, split: str, npoints
         raise ConfigError(f"split: expected 'train' or 'test', got {split!r}")
     key = str(name).lower()
     cls = dataset_class(name)
-    if key in DATASETS:
+    if key in DATASETS and not _is_class_name(name):
         s = DATASETS[key]
         kwargs = {**dict(s.args), **kwargs}
         given = kwargs.pop("npoints", npoints)

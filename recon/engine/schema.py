@@ -217,11 +217,11 @@ def run_config(cfg, task: str | None = None) -> RunConfig:
     for key in ("model",):
         if key not in cfg or not isinstance(cfg[key], Mapping) or "name" not in cfg[key]:
             raise ConfigError(f"config section {key!r} with a 'name' is required")
+    for name in ("data", "optimizer", "scheduler", "train"):
+        if name not in cfg:
+            raise ConfigError(f"config section {name!r} is required and missing")
     sections = {name: section(train_cls if name == "train" else cls, cfg.get(name), name)
                 for name, cls in _SECTIONS.items() if name in cfg or name in ("eval", "log")}
-    for name in ("data", "optimizer", "scheduler", "train"):
-        if name not in sections:
-            raise ConfigError(f"config section {name!r} is required and missing")
     return RunConfig(model=dict(cfg["model"]), teachers=cfg.get("teachers"), raw=cfg, task=rc.task, seed=rc.seed,
                      deterministic=rc.deterministic, device=rc.device, output_dir=rc.output_dir, resume=rc.resume,
                      pretrained=rc.pretrained, **sections)
