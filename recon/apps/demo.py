@@ -127,7 +127,7 @@ def run_demo(out: str = "runs/demo", epochs: int | None = None, num_per_class: i
     t = time.perf_counter()
     from recon.data.synthetic import generate
 
-    generate(data_root, num_per_class=npc, seed=seed, num_classes=int(pre_cfg.data.args.get("num_classes", 12)))
+    generate(data_root, num_per_class=npc, seed=seed, num_classes=int(pre_cfg.data.args.num_classes))
     timings["data"] = time.perf_counter() - t
     print(f"[demo] synthetic set ({npc} shapes/class) ready in {timings['data']:.1f}s: {data_root}")
 
@@ -154,7 +154,7 @@ def run_demo(out: str = "runs/demo", epochs: int | None = None, num_per_class: i
     timings["scratch"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    data_kwargs = {"num_per_class": npc, "seed": seed, "num_classes": int(pre_cfg.data.args.get("num_classes", 12))}
+    data_kwargs = {"num_per_class": npc, "seed": seed, "num_classes": int(pre_cfg.data.args.num_classes)}
     probe = _probe(pre_cfg, pre["checkpoints"]["backbone"], data_root, data_kwargs, out)
     timings["svm_and_attention"] = time.perf_counter() - t
     seconds = time.perf_counter() - t0

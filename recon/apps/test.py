@@ -79,7 +79,7 @@ def official_test(cfg, ckpt: str, test_fn: Callable | None = None, votes: int | 
     """
     if test_fn is None:
         from recon.engine.evaluate import test_checkpoint as test_fn
-    log.info(OFFICIAL_BANNER.format(n=OFFICIAL_PASSES, v=votes or cfg.get_path("eval.votes", 10)))
+    log.info(OFFICIAL_BANNER.format(n=OFFICIAL_PASSES, v=votes or _votes(cfg)))
     res = dict(test_fn(cfg, ckpt, votes=votes, repeats=OFFICIAL_PASSES, seed=seed))
     vote = res.get("vote", {})
     res.update(official_voting=True, accuracy_official=vote.get("acc_max"))
@@ -128,12 +128,22 @@ def finetune_seeds(config: str, n: int, out_dir, overrides: Iterable[str] = (), 
     return res
 
 
-def result_record(cfg, value: float, std: float | None, setting: str, **extra) -> dict:
-    """A ``recon report`` record (protocol ``finetune``) for a test of a finetune config."""
-    from recon.data.registry import canonical_name
+def _votes(cfg) -> int:
+    """``eval.votes`` of a config, its default from the schema."""
+    from recon.engine.schema import EvalSection, section
 
-    dataset = canonical_name(str(cfg.get_path("data.name", "")), cfg.get_path("data.args", {}) or {})
-    return dict(protocol="finetune", dataset=dataset, npoints=int(cfg.get_path("train.npoints", 0)) or None,
+    return section(EvalSection, cfg.get("eval"), "eval").votes
+
+
+def result_record(cfg, value: float, std: float | None, setting: str, **extra) -> dict:
+    """A ``recon report`` record (protocol ``finetune``) for a test of a finetune config; its ``dataset``
+    is the canonical name of the config's ``data`` section (:func:`recon.data.registry.canonical_name`)."""
+    from recon.data.registry import canonical_name
+    from recon.engine.schema import DataSection, section
+
+    data = section(DataSection, cfg.get("data"), "data")
+    npoints = (cfg.get("train") or {}).get("npoints")
+    return dict(protocol="finetune", dataset=canonical_name(data.name, data.args), npoints=int(npoints or 0) or None,
                 value=value, std=std, setting=setting, **extra)
 
 
@@ -159,7 +169,7 @@ def run_test(cfg, config: str, overrides: Iterable[str] = (), ckpt: str | None =
         res = finetune_seeds(config, seeds, out, list(overrides), pretrained=pretrained)
         v = res["accuracy_vote"]
         record = result_record(cfg, v["mean"], v["std"], f"{v['n']} finetuning seeds, one "
-                               f"{cfg.get_path('eval.votes', 10)}-vote pass each", n=v["n"], seeds=res["runs"], notes=[])
+                               f"{_votes(cfg)}-vote pass each", n=v["n"], seeds=res["runs"], notes=[])
     else:
         if not ckpt:
             raise ConfigError("ckpt: `recon test` needs --ckpt (or --seeds N to finetune and test N seeds)")
