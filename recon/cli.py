@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         # one line naming the problem (a data-layout error adds the expected layout below it)
         print(f"recon {command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of our stdout went away (`recon zoo | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 

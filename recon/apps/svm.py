@@ -41,24 +41,16 @@ def run(root: str, dataset: str = "modelnet40", checkpoint: str | None = None, m
         model_args=(), data_args=(), npoints: int = 1024, c: float = 0.075, batch_size: int = 32,
         cache_dir: str | None = "runs/svm_cache", seed: int = 0, out: str | None = None) -> dict:
     """Run the SVM protocol; prints a line and returns (and with ``out`` writes) the result record."""
-    from recon.data.registry import build_dataset, check_name, load_npoints
-    from recon.eval.frozen import frozen_model
+    from recon.data.registry import check_name
     from recon.eval.results import write_result
-    from recon.eval.svm import feature_cache_key, svm_accuracy
+    from recon.eval.svm import svm_probe
 
     key = check_name(dataset)
     positive(npoints, "--npoints")
     positive(batch_size, "--batch-size")
     check_out_path(out)
-    data_kw, model_kw = parse_kv(data_args, "data-args"), parse_kv(model_args, "model-args")
-    n_load = load_npoints(key, npoints)
-    train_set = build_dataset(key, root, "train", npoints=n_load, **data_kw)
-    test_set = build_dataset(key, root, "test", npoints=n_load, **data_kw)
-    net = frozen_model(model, checkpoint, seed=seed, num_classes=len(train_set.classes), npoints=npoints, **model_kw)
-    cache_key = feature_cache_key(model, checkpoint, seed, key, root,
-                                  repr(sorted(model_kw.items())) + repr(sorted(data_kw.items())))
-    res = svm_accuracy(net, train_set, test_set, npoints=npoints, batch_size=batch_size,
-                       cache_dir=cache_dir or None, cache_key=cache_key, c=c)
+    res = svm_probe(model, checkpoint, root, key, npoints, parse_kv(model_args, "model-args"),
+                    parse_kv(data_args, "data-args"), batch_size, cache_dir or None, seed, c)
     notes = [] if checkpoint else ["random weights (no checkpoint)"]
     result = dict(protocol="svm", dataset=key, setting=f"LinearSVC C={c}, FPS-{npoints}", value=res["acc"],
                   std=None, n=res["n_test"], model=model, checkpoint=checkpoint, notes=notes,

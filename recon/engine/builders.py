@@ -11,7 +11,7 @@ import math
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from recon.errors import ConfigError
+from recon.errors import ConfigError, ReconError
 
 from .schema import DataSection, section
 
@@ -48,6 +48,8 @@ def build_model(model_cfg) -> torch.nn.Module:
 
     try:
         return create_model(name, **kwargs)
+    except ReconError:  # already says what is wrong (a weights file, a config value)
+        raise
     except (KeyError, TypeError, ValueError) as exc:  # an unknown model, model.* key, or a value it refuses
         raise ConfigError(f"model config: {exc.args[0] if exc.args else exc}") from None
 

@@ -14,6 +14,7 @@ file loads with ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import warnings
 
@@ -31,7 +32,11 @@ def load(path: str) -> dict:
     """Load a training checkpoint onto the CPU (``weights_only=True``)."""
     if not os.path.isfile(path):
         raise MissingFileError(f"checkpoint {path!r} does not exist")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, EOFError, RuntimeError) as exc:  # empty, truncated or not a torch file
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{path!r} is not a readable training checkpoint ({first})") from None
 
 
 def rng_state() -> dict:

@@ -13,8 +13,10 @@ from recon.errors import ConfigError
 
 from . import dist
 from .checkpointing import atomic_write_text, load_training_state, rng_state, save_training_state
+from .builders import train_loader
 from .logging import RunLogger
-from .loop import Amp, seed_everything, set_deterministic
+from .loop import Amp, seed_everything, set_deterministic, train_epoch
+from .optim import build_optimizer, build_schedule
 from .schema import run_config
 
 __all__ = ["TrainRun"]
@@ -122,6 +124,28 @@ class TrainRun:
                                 schedule=schedule, scaler=self.amp.scaler, epoch=epoch,
                                 config=_plain(self.cfg), extra=extra, rng_states=states)
         dist.barrier()
+
+    def train_loader(self, dataset):
+        """This process's shuffled loader of ``dataset`` (``train.batch_size`` is the global batch)."""
+        tr = self.spec.train
+        return train_loader(dataset, tr.batch_size, self.spec.seed, self.info.rank, self.info.world_size,
+                            tr.accum_steps, tr.num_workers)
+
+    def optimization(self, model, loader) -> tuple:
+        """``(optimizer, schedule, steps_per_epoch)`` of the config's ``optimizer`` / ``scheduler`` for ``loader``."""
+        optimizer = build_optimizer(model, self.spec.optimizer)
+        steps_per_epoch = -(-len(loader) // self.spec.train.accum_steps)
+        schedule = build_schedule(optimizer, self.spec.scheduler, steps_per_epoch, self.spec.train.epochs)
+        return optimizer, schedule, steps_per_epoch
+
+    def train_epoch(self, model, loader, step, optimizer, schedule, epoch: int, steps_per_epoch: int) -> dict:
+        """One epoch of :func:`~.loop.train_epoch` with the config's ``train.*`` and ``log.*`` settings."""
+        tr = self.spec.train
+        loader.sampler.set_epoch(epoch)
+        return train_epoch(model, loader, step, optimizer, schedule, self.amp, epoch, self.device,
+                           accum_steps=tr.accum_steps, grad_clip=tr.grad_clip, progress=self.progress,
+                           logger=self.logger, log_every=self.spec.log.every,
+                           global_step=epoch * steps_per_epoch, max_steps=tr.max_steps)
 
     def close(self) -> None:
         self.logger.close()

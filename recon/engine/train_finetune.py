@@ -17,18 +17,15 @@ from __future__ import annotations
 import os
 import time
 
-import torch
 import torch.nn.functional as F
 from torch.utils.data import Subset
 
 from recon.errors import ConfigError, MissingFileError
 
 from . import dist
-from .builders import build_dataset, build_model, build_transform, eval_loader, holdout_split, train_loader
+from .builders import build_dataset, build_model, build_transform, eval_loader, holdout_split
 from .checkpointing import atomic_write_json
 from .evaluate import evaluate, test_model
-from .loop import train_epoch
-from .optim import build_optimizer, build_schedule
 from .run import TrainRun
 from .schema import run_config
 
@@ -98,8 +95,7 @@ def finetune(cfg) -> dict:
             select_set = test_set
         log.info(f"[finetune] train {len(train_set)} / select on {best_on} ({len(select_set)}) / "
                  f"test {len(test_set)} samples")
-        accum = tr.accum_steps
-        loader = train_loader(train_set, tr.batch_size, spec.seed, info.rank, info.world_size, accum, tr.num_workers)
+        loader = run.train_loader(train_set)
         ebs = ev.batch_size or tr.batch_size
         select_loader = eval_loader(select_set, ebs, info.rank, info.world_size, tr.num_workers)
         test_loader = eval_loader(test_set, ebs, info.rank, info.world_size, tr.num_workers)
@@ -108,10 +104,8 @@ def finetune(cfg) -> dict:
         if spec.pretrained:
             load_pretrained(model, spec.pretrained, log)
         model = run.wrap(model)
-        optimizer = build_optimizer(model, spec.optimizer)
+        optimizer, schedule, steps_per_epoch = run.optimization(model, loader)
         epochs = tr.epochs
-        steps_per_epoch = -(-len(loader) // accum)
-        schedule = build_schedule(optimizer, spec.scheduler, steps_per_epoch, epochs)
         start, extra = run.resume(model, optimizer, schedule)
         best = extra.get("best", {"acc": -1.0, "epoch": -1})
         npoints = tr.npoints
@@ -121,11 +115,7 @@ def finetune(cfg) -> dict:
         model.train()
         stats = {}
         for epoch in range(start, epochs):
-            loader.sampler.set_epoch(epoch)
-            stats = train_epoch(model, loader, step, optimizer, schedule, run.amp, epoch, run.device,
-                                accum_steps=accum, grad_clip=tr.grad_clip, progress=run.progress,
-                                logger=log, log_every=spec.log.every,
-                                global_step=epoch * steps_per_epoch, max_steps=tr.max_steps)
+            stats = run.train_epoch(model, loader, step, optimizer, schedule, epoch, steps_per_epoch)
             line = f"[finetune] epoch {epoch}: loss {stats['loss']:.4f} acc {stats['train_acc']:.2f} " \
                    f"lr {stats['lr']:.3g} {stats['samples_per_s']:.1f} samples/s"
             record = dict(stats)

@@ -16,10 +16,8 @@ import os
 import time
 
 from . import dist
-from .builders import build_dataset, build_model, build_transform, train_loader
+from .builders import build_dataset, build_model, build_transform
 from .checkpointing import atomic_save, atomic_write_json
-from .loop import train_epoch
-from .optim import build_optimizer, build_schedule
 from .run import TrainRun
 from .schema import run_config
 
@@ -74,13 +72,10 @@ def pretrain(cfg) -> dict:
     log, info, tr = run.logger, run.info, spec.train
     try:
         dataset, teachers = build_pretrain_dataset(spec, run)
-        accum = tr.accum_steps
-        loader = train_loader(dataset, tr.batch_size, spec.seed, info.rank, info.world_size, accum, tr.num_workers)
+        loader = run.train_loader(dataset)
         model = run.wrap(build_model(spec.model))
-        optimizer = build_optimizer(model, spec.optimizer)
+        optimizer, schedule, steps_per_epoch = run.optimization(model, loader)
         epochs = tr.epochs
-        steps_per_epoch = -(-len(loader) // accum)
-        schedule = build_schedule(optimizer, spec.scheduler, steps_per_epoch, epochs)
         start, _ = run.resume(model, optimizer, schedule)
         step = pretrain_step(build_transform(tr.transform), teachers=teachers)
         backbone = os.path.join(run.out_dir, BACKBONE)
@@ -88,11 +83,7 @@ def pretrain(cfg) -> dict:
         model.train()
         stats = {}
         for epoch in range(start, epochs):
-            loader.sampler.set_epoch(epoch)
-            stats = train_epoch(model, loader, step, optimizer, schedule, run.amp, epoch, run.device,
-                                accum_steps=accum, grad_clip=tr.grad_clip, progress=run.progress,
-                                logger=log, log_every=spec.log.every,
-                                global_step=epoch * steps_per_epoch, max_steps=tr.max_steps)
+            stats = run.train_epoch(model, loader, step, optimizer, schedule, epoch, steps_per_epoch)
             log.log("epoch", epoch, **stats)
             parts = " ".join(f"{k} {v:.4f}" for k, v in stats.items() if k.startswith("loss"))
             log.info(f"[pretrain] epoch {epoch}: {parts} lr {stats['lr']:.3g} "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from recon.errors import ConfigError, MissingFileError
+from recon.errors import ConfigError, MissingFileError, ReconError
 
 __all__ = ["frozen_model", "iterate_batches"]
 
@@ -31,6 +31,8 @@ def frozen_model(name: str, checkpoint: str | None = None, seed: int = 0, **kwar
     torch.manual_seed(seed)
     try:
         model = create_model(name, **kwargs)
+    except ReconError:  # already says what is wrong (a weights file, a config value)
+        raise
     except (KeyError, TypeError, ValueError) as exc:  # an unknown model, argument or value
         raise ConfigError(f"model {name!r}: {exc.args[0] if exc.args else exc}") from None
     if checkpoint is None:

@@ -25,7 +25,7 @@ from recon.errors import DataFormatError
 from .frozen import frozen_model, iterate_batches
 
 __all__ = ["SVM_C", "extract_features", "cached_features", "fit_and_score", "svm_accuracy", "feature_cache_key",
-           "pretrained_vs_random", "path_tag"]
+           "svm_probe", "pretrained_vs_random", "path_tag"]
 
 SVM_C = 0.075  # official cfgs/svm/modelnet40.yaml
 log = logging.getLogger("recon.eval")
@@ -118,6 +118,33 @@ def svm_accuracy(model, train_set, test_set, npoints=1024, batch_size=32, cache_
                 seconds_features=t1 - t0, seconds_svm=t2 - t1)
 
 
+def svm_probe(model_name: str, checkpoint: str | None, root, dataset: str = "modelnet40", npoints: int = 1024,
+              model_kwargs: dict | None = None, data_kwargs: dict | None = None, batch_size: int = 32,
+              cache_dir=None, seed: int = 0, c: float = SVM_C, datasets: tuple | None = None) -> dict:
+    """The whole probe by names: ``dataset``'s splits at ``root``, registry model ``model_name`` with
+    ``checkpoint``'s weights (random, seeded by ``seed``, when None), features cached under
+    :func:`feature_cache_key` in ``cache_dir`` (None: no cache).
+
+    Args:
+        datasets: the ``(train, test)`` splits when already built (the caller probes several weights).
+
+    Returns:
+        :func:`svm_accuracy`'s dict.
+    """
+    key = check_name(dataset)
+    model_kwargs, data_kwargs = dict(model_kwargs or {}), dict(data_kwargs or {})
+    if datasets is None:
+        n_load = load_npoints(key, npoints)
+        datasets = tuple(build_dataset(key, root, s, npoints=n_load, **data_kwargs) for s in ("train", "test"))
+    train_set, test_set = datasets
+    model = frozen_model(model_name, checkpoint, seed=seed, num_classes=len(train_set.classes), npoints=npoints,
+                         **model_kwargs)
+    cache_key = feature_cache_key(model_name, checkpoint, seed, key, root,
+                                  repr(sorted(model_kwargs.items())) + repr(sorted(data_kwargs.items())))
+    return svm_accuracy(model, train_set, test_set, npoints, batch_size, cache_dir, cache_key if cache_dir else None,
+                        c=c)
+
+
 def pretrained_vs_random(model_name: str, checkpoint: str, root, dataset: str = "synthetic", npoints: int = 1024,
                          model_kwargs: dict | None = None, data_kwargs: dict | None = None, batch_size: int = 32,
                          cache_dir=None, seed: int = 0) -> dict:
@@ -130,17 +157,13 @@ def pretrained_vs_random(model_name: str, checkpoint: str, root, dataset: str = 
         ``dict(pretrained=%, random=%, margin=pretrained - random, n_test, seconds)``.
     """
     key = check_name(dataset)
-    model_kwargs, data_kwargs = dict(model_kwargs or {}), dict(data_kwargs or {})
     n_load = load_npoints(key, npoints)
-    train_set = build_dataset(key, root, "train", npoints=n_load, **data_kwargs)
-    test_set = build_dataset(key, root, "test", npoints=n_load, **data_kwargs)
+    splits = tuple(build_dataset(key, root, s, npoints=n_load, **dict(data_kwargs or {})) for s in ("train", "test"))
     t0 = time.perf_counter()
     accs = {}
     for tag, ckpt in (("pretrained", checkpoint), ("random", None)):
-        model = frozen_model(model_name, ckpt, seed=seed, num_classes=len(train_set.classes), npoints=npoints,
-                             **model_kwargs)
-        cache_key = feature_cache_key(model_name, ckpt, seed, key, root, repr(sorted(model_kwargs.items())))
-        res = svm_accuracy(model, train_set, test_set, npoints, batch_size, cache_dir, cache_key if cache_dir else None)
+        res = svm_probe(model_name, ckpt, root, key, npoints, model_kwargs, data_kwargs, batch_size, cache_dir, seed,
+                        datasets=splits)
         accs[tag] = res["acc"]
     return dict(pretrained=accs["pretrained"], random=accs["random"], margin=accs["pretrained"] - accs["random"],
                 n_test=res["n_test"], seconds=time.perf_counter() - t0)
