@@ -25,13 +25,13 @@ __all__ = ["main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from recon.apps import COMMANDS
+    from recon.apps import commands
 
     parser = argparse.ArgumentParser(prog="recon", description="ReCon point-cloud pretraining and finetuning",
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for command in COMMANDS:
+    for command in commands():
         command.add_parser(sub)
     return parser
 
