@@ -144,7 +144,9 @@ def _convert(where: str, hint, value):
         if value is None:
             return None
         hint = args[0]
-    if hint is Any or value is None and hint in (str, dict):
+    if hint is dict and value is None:  # `args: null` in a YAML file: no arguments
+        return {}
+    if hint is Any or value is None and hint is str:
         return value
     try:
         if hint is bool:

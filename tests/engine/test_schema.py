@@ -25,6 +25,8 @@ def test_defaults_fill_what_a_config_leaves_out(tmp_path):
     assert run_config(standin_config("pretrain", tmp_path)).train.transform == "none"  # the config's own value
     assert run_config(cfg, "pretrain").train.transform == "rotate"  # the official pretraining augmentation
     assert spec.raw is cfg and run_config(spec) is spec
+    cfg["data"]["args"] = None  # `args: null` in a YAML file
+    assert run_config(cfg).data.args == {}
 
 
 def test_every_shipped_config_reads_and_keeps_its_values():
