@@ -20,7 +20,7 @@ from typing import Any, Mapping, Optional
 from recon.errors import ConfigError
 
 __all__ = ["DataSection", "OptimizerSection", "SchedulerSection", "TrainSection", "PretrainTrainSection",
-           "EvalSection", "LogSection", "RunConfig", "run_config", "section"]
+           "EvalSection", "LogSection", "RunConfig", "run_config", "section", "STRICT_TASKS"]
 
 
 @dataclass
@@ -175,8 +175,9 @@ def _convert(where: str, hint, value):
     return value
 
 
-def section(cls, data: Mapping | None, where: str):
-    """One section dataclass from a mapping: defaults filled, values converted, unknown keys refused."""
+def section(cls, data: Mapping | None, where: str, strict: bool = True):
+    """One section dataclass from a mapping: defaults filled, values converted, unknown keys refused
+    (``strict``) or left to the caller (the mapping keeps them)."""
     if isinstance(data, cls):
         return data
     data = {} if data is None else data
@@ -184,7 +185,7 @@ def section(cls, data: Mapping | None, where: str):
         raise ConfigError(f"{where} must be a mapping of keys, got {data!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "raw"}
-    for key in data:
+    for key in data if strict else ():
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -200,19 +201,25 @@ def section(cls, data: Mapping | None, where: str):
     return cls(**values)
 
 
+STRICT_TASKS = ("pretrain", "finetune")
+
+
 def run_config(cfg, task: str | None = None) -> RunConfig:
     """The typed view of a run config (a :class:`recon.config.Config` or any nested mapping).
 
     Args:
         cfg: the merged config, or a :class:`RunConfig` (returned as it is).
-        task: ``"pretrain"`` gives ``train.transform`` the pretraining default (``rotate``).
+        task: ``"pretrain"`` gives ``train.transform`` the pretraining default (``rotate``). The tasks of
+            :data:`STRICT_TASKS` (this module describes every key they read) refuse unknown keys; another
+            task's loop (one with keys of its own) gets the shared keys typed and reads its own from ``raw``.
     """
     if isinstance(cfg, RunConfig):
         return cfg
     if not isinstance(cfg, Mapping):
         raise ConfigError(f"a run config must be a mapping, got {type(cfg).__name__}")
+    strict = (task or cfg.get("task") or "finetune") in STRICT_TASKS
     top = {k: v for k, v in cfg.items() if k not in _SECTIONS}
-    rc = section(_TopLevel, top, "")
+    rc = section(_TopLevel, top, "", strict)
     if rc.device not in DEVICES:
         raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {rc.device!r}")
     train_cls = PretrainTrainSection if (task or rc.task) == "pretrain" else TrainSection
@@ -222,7 +229,7 @@ def run_config(cfg, task: str | None = None) -> RunConfig:
     for name in ("data", "optimizer", "scheduler", "train"):
         if name not in cfg:
             raise ConfigError(f"config section {name!r} is required and missing")
-    sections = {name: section(train_cls if name == "train" else cls, cfg.get(name), name)
+    sections = {name: section(train_cls if name == "train" else cls, cfg.get(name), name, strict)
                 for name, cls in _SECTIONS.items() if name in cfg or name in ("eval", "log")}
     return RunConfig(model=dict(cfg["model"]), teachers=cfg.get("teachers"), raw=cfg, task=rc.task, seed=rc.seed,
                      deterministic=rc.deterministic, device=rc.device, output_dir=rc.output_dir, resume=rc.resume,

@@ -76,3 +76,15 @@ def test_section_readers_take_a_mapping_or_the_dataclass():
     assert section(LogSection, None, "log") == LogSection()
     fields = {f.name for f in dataclasses.fields(EvalSection)}
     assert {"best_on", "votes", "vote_transform", "vote_seed", "vote_repeats", "point_all"} <= fields
+
+
+def test_another_tasks_own_keys_are_left_to_its_loop(tmp_path):
+    """A task outside STRICT_TASKS (a loop with keys of its own) gets the shared keys typed, its own untouched."""
+    cfg = standin_config("finetune", tmp_path, ["task=partseg", "+optimizer.head_lr_mult=10", "+train.augment=true",
+                                                "+eval.protocol=honest"])
+    spec = run_config(cfg)
+    assert spec.optimizer.lr == 1e-2 and spec.raw.optimizer.head_lr_mult == 10 and spec.raw.eval.protocol == "honest"
+    with pytest.raises(ConfigError, match="train.epochs must be an int"):
+        run_config(standin_config("finetune", tmp_path, ["task=partseg", "train.epochs=many"]))
+    with pytest.raises(ConfigError, match="unknown config key 'optimizer.head_lr_mult'"):
+        run_config(cfg, "finetune")
