@@ -22,7 +22,17 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-__all__ = ["Config", "load_config", "apply_overrides", "merge", "config_dir", "resolve_config_path"]
+from recon.errors import ConfigError, MissingFileError
+
+__all__ = ["Config", "ConfigKeyError", "load_config", "apply_overrides", "merge", "config_dir",
+           "resolve_config_path"]
+
+
+class ConfigKeyError(ConfigError, KeyError):
+    """An override names a key the config does not have (also a ``KeyError``, as a lookup miss is)."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
 
 
 class Config(dict):
@@ -88,7 +98,7 @@ def resolve_config_path(path: str) -> str:
     shipped = os.path.join(config_dir(), name)
     if os.path.isfile(shipped):
         return shipped
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"config {path!r} not found (neither as a file nor as {shipped!r}); "
         f"shipped configs live in {config_dir()!r}"
     )
@@ -114,16 +124,16 @@ def merge(base: Mapping, override: Mapping) -> dict:
 def _read_yaml(path: str, _seen: tuple = ()) -> dict:
     path = os.path.abspath(path)
     if path in _seen:
-        raise ValueError(f"config {path!r}: _base_ cycle through {list(_seen)}")
+        raise ConfigError(f"config {path!r}: _base_ cycle through {list(_seen)}")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file {path!r} does not exist")
+        raise MissingFileError(f"config file {path!r} does not exist")
     with open(path) as f:
         try:
             data = yaml.safe_load(f) or {}
         except yaml.YAMLError as exc:
-            raise ValueError(f"config {path!r} is not valid YAML: {exc}") from None
+            raise ConfigError(f"config {path!r} is not valid YAML: {exc}") from None
     if not isinstance(data, Mapping):
-        raise ValueError(f"config {path!r} must hold a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(f"config {path!r} must hold a mapping at the top level, got {type(data).__name__}")
     bases = data.pop("_base_", None) or []
     if isinstance(bases, str):
         bases = [bases]
@@ -141,7 +151,7 @@ def _parse_value(text: str) -> Any:
 
 
 def apply_overrides(cfg: Mapping, overrides: Iterable[str]) -> Config:
-    """Apply ``key.sub=value`` overrides; unknown keys raise ``KeyError`` listing the valid ones.
+    """Apply ``key.sub=value`` overrides; unknown keys raise :class:`ConfigKeyError` listing the valid ones.
 
     Args:
         cfg: the config to start from (left unchanged).
@@ -153,26 +163,26 @@ def apply_overrides(cfg: Mapping, overrides: Iterable[str]) -> Config:
     out = Config(copy.deepcopy(dict(cfg)))
     for item in overrides:
         if "=" not in item:
-            raise ValueError(f"override {item!r} must look like key=value (e.g. optimizer.lr=1e-4)")
+            raise ConfigError(f"override {item!r} must look like key=value (e.g. optimizer.lr=1e-4)")
         key, text = item.split("=", 1)
         key = key.strip()
         create = key.startswith("+")
         key = key.lstrip("+")
         if not key or any(not p for p in key.split(".")):
-            raise ValueError(f"override {item!r}: empty key part in {key!r}")
+            raise ConfigError(f"override {item!r}: empty key part in {key!r}")
         parts = key.split(".")
         node = out
         for depth, part in enumerate(parts):
             last = depth == len(parts) - 1
             if not isinstance(node, Mapping):
                 where = ".".join(parts[:depth])
-                raise KeyError(f"override {item!r}: {where!r} is a value ({node!r}), not a section")
+                raise ConfigKeyError(f"override {item!r}: {where!r} is a value ({node!r}), not a section")
             if part not in node:
                 if not create:
                     where = ".".join(parts[:depth]) or "<top level>"
                     close = difflib.get_close_matches(part, [str(k) for k in node], n=1)
                     hint = f" Did you mean {close[0]!r}?" if close else ""
-                    raise KeyError(
+                    raise ConfigKeyError(
                         f"unknown config key {key!r}: {where} has no {part!r}. "
                         f"Valid keys there: {sorted(node)}.{hint} (prefix with + to add a new key)"
                     )

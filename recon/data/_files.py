@@ -8,21 +8,23 @@ import os
 import numpy as np
 import torch
 
+from recon.errors import DataFormatError, MissingFileError
 
-class CorruptSampleError(ValueError):
+
+class CorruptSampleError(DataFormatError):
     """A sample exists but cannot be read; the message names its index and file."""
 
 
-def missing(path: str, dataset: str, layout: str, origin: str) -> FileNotFoundError:
-    return FileNotFoundError(
+def missing(path: str, dataset: str, layout: str, origin: str) -> MissingFileError:
+    return MissingFileError(
         f"{dataset}: missing file or folder {path!r}.\n"
         f"Expected layout:\n{layout}\n"
         f"Where it comes from: {origin}"
     )
 
 
-def malformed(path: str, dataset: str, what: str, layout: str, origin: str) -> ValueError:
-    return ValueError(
+def malformed(path: str, dataset: str, what: str, layout: str, origin: str) -> DataFormatError:
+    return DataFormatError(
         f"{dataset}: malformed file {path!r}: {what}.\n"
         f"Expected layout:\n{layout}\n"
         f"Where it comes from: {origin}"

@@ -8,6 +8,8 @@ from typing import Callable, Optional
 import numpy as np
 from torch.utils.data import Dataset
 
+from recon.errors import ConfigError
+
 from . import _files
 
 __all__ = ["ScanObjectNN", "SCANOBJECTNN_CLASSES"]
@@ -38,9 +40,9 @@ class ScanObjectNN(Dataset):
     def __init__(self, root: str, variant: str = "hardest", split: str = "train",
                  transform: Optional[Callable] = None):
         if variant not in _FILES:
-            raise ValueError(f"variant must be one of {sorted(_FILES)}, got {variant!r}")
+            raise ConfigError(f"variant must be one of {sorted(_FILES)}, got {variant!r}")
         if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+            raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
         import h5py
 
         self.variant, self.split, self.transform = variant, split, transform

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from recon.errors import ConfigError
+
 from . import _files
 from .images import ImageTransform, read_image
 from .transforms import pc_normalize
@@ -58,14 +60,14 @@ class ShapeNet55(Dataset):
                  image_transform: Union[str, Callable, None] = "train", bgr: bool = True,
                  pack_dir: Optional[str] = None):
         if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+            raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
         if int(npoints) <= 0:
-            raise ValueError(f"npoints must be positive, got {npoints}")
+            raise ConfigError(f"npoints must be positive, got {npoints}")
         self.root, self.split, self.npoints, self.whole = root, split, int(npoints), whole
         self.transform, self.bgr = transform, bgr
         if isinstance(image_transform, str):
             if image_transform not in ("train", "eval"):
-                raise ValueError(f"image_transform must be 'train', 'eval', a callable or None, "
+                raise ConfigError(f"image_transform must be 'train', 'eval', a callable or None, "
                                  f"got {image_transform!r}")
             image_transform = ImageTransform(train=image_transform == "train")
         self.image_transform = image_transform

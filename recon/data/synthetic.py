@@ -19,6 +19,8 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
+from recon.errors import ConfigError
+
 from .shapenet import ShapeNet55
 
 __all__ = ["CLASSES", "generate", "SyntheticShapes", "sample_shape", "render_view"]
@@ -306,11 +308,11 @@ def generate(root: str, num_per_class: int = 100, seed: int = 0, num_points: int
     regenerated. Shape ``i`` of class ``k`` depends only on ``(seed, k, i)``.
     """
     if not 1 <= num_classes <= len(_NAMES):
-        raise ValueError(f"num_classes must be in [1, {len(_NAMES)}], got {num_classes}")
+        raise ConfigError(f"num_classes must be in [1, {len(_NAMES)}], got {num_classes}")
     if num_per_class < 2:
-        raise ValueError(f"num_per_class must be >= 2 (train and test), got {num_per_class}")
+        raise ConfigError(f"num_per_class must be >= 2 (train and test), got {num_per_class}")
     if not 0 <= occlusion < 0.9:
-        raise ValueError(f"occlusion must be in [0, 0.9), got {occlusion}")
+        raise ConfigError(f"occlusion must be in [0, 0.9), got {occlusion}")
     manifest = _manifest(num_classes, num_per_class, seed, num_points, image_size, noise, occlusion)
     if _is_complete(root, manifest):
         return root

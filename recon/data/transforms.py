@@ -22,6 +22,7 @@ __all__ = [
     "RandomPointDropout",
     "Compose",
     "fps_then_random_subset",
+    "fps_points",
     "default_point_all",
 ]
 
@@ -206,3 +207,17 @@ def fps_then_random_subset(points: torch.Tensor, npoints: int, point_all: Option
         pick = torch.randperm(point_all, generator=generator, device=dev)[:npoints].expand(B, -1)
     idx = torch.gather(idx, 1, pick.to(idx.device))
     return gather_points(points.contiguous(), idx)
+
+
+def fps_points(points: torch.Tensor, npoints: int) -> torch.Tensor:
+    """``[B, npoints, 3]``: the furthest-point subset of the xyz of ``points [B, N, C>=3]``, from index
+    0 (the official ``misc.fps``). ``npoints`` must be in ``[1, N]``: a cloud is never padded."""
+    from recon.ops import furthest_point_sample, gather_points
+
+    _check_batch(points)
+    n = points.shape[1]
+    if not 0 < npoints <= n:
+        raise ValueError(f"npoints={npoints} exceeds the {n} points of the data" if npoints > n
+                         else f"npoints must be >= 1, got {npoints}")
+    xyz = points[..., :3].contiguous()
+    return gather_points(xyz, furthest_point_sample(xyz, npoints))

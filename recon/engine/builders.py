@@ -11,6 +11,10 @@ import math
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from recon.errors import ConfigError, ReconError
+
+from .schema import DataSection, section
+
 __all__ = ["build_model", "build_dataset", "build_transform", "train_loader", "eval_loader", "ShardSampler",
            "holdout_split"]
 
@@ -28,7 +32,7 @@ def _import(spec: str):
     try:
         return getattr(importlib.import_module(mod), attr)
     except (ImportError, AttributeError) as exc:
-        raise ValueError(f"cannot import {spec!r}: {exc}") from None
+        raise ConfigError(f"cannot import {spec!r}: {exc}") from None
 
 
 def build_model(model_cfg) -> torch.nn.Module:
@@ -44,31 +48,28 @@ def build_model(model_cfg) -> torch.nn.Module:
 
     try:
         return create_model(name, **kwargs)
-    except TypeError as exc:  # an unknown model.* key
-        raise ValueError(f"model config: {exc}") from None
+    except ReconError:  # already says what is wrong (a weights file, a config value)
+        raise
+    except (KeyError, TypeError, ValueError) as exc:  # an unknown model, model.* key, or a value it refuses
+        raise ConfigError(f"model config: {exc.args[0] if exc.args else exc}") from None
 
 
 def build_dataset(data_cfg, split: str) -> Dataset:
-    """``recon.data.<name>(root, split=split, **args)`` from a ``data`` config section
-    (``name`` may also be ``"module:Class"``)."""
-    name = str(data_cfg["name"])
-    if ":" in name:
-        return _import(name)(data_cfg["root"], split=split, **dict(data_cfg.get("args") or {}))
-    import recon.data as data
+    """The dataset of a ``data`` config section for ``split``: ``name`` is a canonical dataset name or a
+    ``recon.data`` class (:mod:`recon.data.registry`), or ``"module:Class"``; ``args`` go to the class."""
+    data = section(DataSection, data_cfg, "data")
+    if ":" in data.name:
+        return _import(data.name)(data.root, split=split, **data.args)
+    from recon.data.registry import build_dataset as build
 
-    cls = getattr(data, name, None)
-    if cls is None or not isinstance(cls, type):
-        valid = sorted(n for n in getattr(data, "__all__", dir(data)) if isinstance(getattr(data, n, None), type)
-                       and issubclass(getattr(data, n), Dataset))
-        raise ValueError(f"data.name={name!r} is not a dataset of recon.data; valid: {valid}")
-    return cls(data_cfg["root"], split=split, **dict(data_cfg.get("args") or {}))
+    return build(data.name, data.root, split, **data.args)
 
 
 def build_transform(name):
     """A batched point transform by config name: none | rotate | scale | scale_translate."""
     key = "none" if name in (None, False) else str(name)
     if key not in _TRANSFORMS:
-        raise ValueError(f"transform must be one of {sorted(_TRANSFORMS)}, got {name!r}")
+        raise ConfigError(f"transform must be one of {sorted(_TRANSFORMS)}, got {name!r}")
     if _TRANSFORMS[key] is None:
         return None
     from recon.data import transforms
@@ -92,9 +93,9 @@ class ShardSampler(Sampler):
 def holdout_split(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """A fixed random (train, val) split of ``range(n)`` with ``round(fraction·n)`` (≥ 1) in val."""
     if not 0 < fraction < 1:
-        raise ValueError(f"eval.val_fraction must be in (0, 1), got {fraction}")
+        raise ConfigError(f"eval.val_fraction must be in (0, 1), got {fraction}")
     if n < 2:
-        raise ValueError(f"cannot hold out a validation split from {n} training samples")
+        raise ConfigError(f"cannot hold out a validation split from {n} training samples")
     g = torch.Generator().manual_seed(int(seed))
     perm = torch.randperm(n, generator=g).tolist()
     k = min(max(1, round(fraction * n)), n - 1)
@@ -104,7 +105,7 @@ def holdout_split(n: int, fraction: float, seed: int) -> tuple[list[int], list[i
 def _micro_batch(batch_size: int, world_size: int, accum_steps: int) -> int:
     per = batch_size // (world_size * accum_steps)
     if per < 1 or per * world_size * accum_steps != batch_size:
-        raise ValueError(
+        raise ConfigError(
             f"train.batch_size={batch_size} (the global batch) must be a multiple of "
             f"world_size ({world_size}) x train.accum_steps ({accum_steps})"
         )
@@ -120,7 +121,7 @@ def train_loader(dataset, batch_size: int, seed: int, rank: int = 0, world_size:
     """
     per = _micro_batch(batch_size, world_size, accum_steps)
     if drop_last and len(dataset) < batch_size:
-        raise ValueError(
+        raise ConfigError(
             f"train.batch_size={batch_size} exceeds the {len(dataset)} training samples; lower it"
         )
     sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=int(seed),

@@ -14,6 +14,7 @@ file loads with ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import warnings
 
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from recon.atomic import atomic_save, atomic_write, atomic_write_json, atomic_write_text
+from recon.errors import CheckpointError, MissingFileError
 
 __all__ = ["atomic_save", "atomic_write", "atomic_write_json", "atomic_write_text", "load", "rng_state",
            "set_rng_state", "save_training_state", "load_training_state"]
@@ -29,8 +31,12 @@ __all__ = ["atomic_save", "atomic_write", "atomic_write_json", "atomic_write_tex
 def load(path: str) -> dict:
     """Load a training checkpoint onto the CPU (``weights_only=True``)."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
-    return torch.load(path, map_location="cpu", weights_only=True)
+        raise MissingFileError(f"checkpoint {path!r} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, EOFError, RuntimeError) as exc:  # empty, truncated or not a torch file
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{path!r} is not a readable training checkpoint ({first})") from None
 
 
 def rng_state() -> dict:
@@ -93,8 +99,8 @@ def load_training_state(path: str, *, model, optimizer=None, schedule=None, scal
         The checkpoint dict (``epoch`` = last finished epoch, ``extra``, ``config``).
     """
     state = load(path)
-    if state.get("format") != "recon-train-state/1":
-        raise ValueError(
+    if not isinstance(state, dict) or state.get("format") != "recon-train-state/1":
+        raise CheckpointError(
             f"{path!r} is not a recon training checkpoint (no format tag); to start from weights use "
             "the model's 'pretrained' option instead of --resume"
         )

@@ -1,6 +1,6 @@
 """Classification evaluation: one-pass accuracy and the official voting test.
 
-Voting (RECON_FACTS §9): per batch, FPS to ``point_all`` once; for each of ``votes`` votes take one
+Voting (docs/official.md §9): per batch, FPS to ``point_all`` once; for each of ``votes`` votes take one
 random ``npoints`` subset of those positions (shared by the batch, as the official code does),
 apply the dataset's test transform, and average the **logits**; the prediction is the argmax.
 The official ``--test`` repeats the vote pass 299 times and reports the maximum; recon's default is
@@ -14,21 +14,14 @@ import math
 
 import torch
 
+from recon.data.transforms import fps_points
+from recon.errors import ConfigError
+
 from . import dist
 from .loop import move_to
+from .schema import run_config
 
-__all__ = ["evaluate", "vote_evaluate", "fps_points"]
-
-
-def fps_points(points: torch.Tensor, npoints: int) -> torch.Tensor:
-    """``[B, npoints, 3]`` FPS subset of ``points [B, N, 3]`` (start index 0, the official ``misc.fps``)."""
-    from recon.ops import furthest_point_sample, gather_points
-
-    n = points.shape[1]
-    if npoints > n:
-        raise ValueError(f"npoints={npoints} exceeds the {n} points of the data")
-    idx = furthest_point_sample(points[..., :3].contiguous(), npoints)
-    return gather_points(points[..., :3].contiguous(), idx)
+__all__ = ["evaluate", "vote_evaluate", "test_model", "test_checkpoint"]
 
 
 def _reduce_counts(correct: int, total: int) -> tuple[int, int]:
@@ -77,7 +70,7 @@ def vote_evaluate(model, loader, device, npoints: int, point_all: int, votes: in
         ``votes``, ``repeats``, ``total``.
     """
     if votes < 1 or repeats < 1:
-        raise ValueError(f"votes and repeats must be >= 1, got votes={votes}, repeats={repeats}")
+        raise ConfigError(f"votes and repeats must be >= 1, got votes={votes}, repeats={repeats}")
     was_training = model.training
     model.eval()
     accs = []
@@ -113,9 +106,32 @@ def dist_rank() -> int:
     return torch.distributed.get_rank() if dist.is_active() else 0
 
 
+def test_model(model, loader, device, spec, amp=None, votes: int | None = None, repeats: int | None = None,
+               seed: int | None = None) -> tuple[dict, dict]:
+    """The test of a finetuned classifier: single-pass accuracy and the voting test, as the config says.
+
+    Args:
+        model: the classifier, on ``device``.
+        loader: the test split (:func:`~.builders.eval_loader`).
+        spec: the run config (:class:`~.schema.RunConfig`): ``train.npoints``/``point_all`` and ``eval.*``.
+        votes, repeats, seed: override ``eval.votes``, ``eval.vote_repeats``, ``eval.vote_seed``.
+
+    Returns:
+        ``(single, vote)``: the results of :func:`evaluate` and :func:`vote_evaluate`.
+    """
+    from .builders import build_transform
+
+    tr, ev = spec.train, spec.eval
+    single = evaluate(model, loader, device, tr.npoints, amp)
+    vote = vote_evaluate(model, loader, device, tr.npoints, ev.point_all or tr.point_all or tr.npoints,
+                         votes=votes or ev.votes, transform=build_transform(ev.vote_transform),
+                         seed=ev.vote_seed if seed is None else seed, repeats=repeats or ev.vote_repeats, amp=amp)
+    return single, vote
+
+
 def test_checkpoint(cfg, ckpt: str, votes: int | None = None, repeats: int | None = None,
                     seed: int | None = None) -> dict:
-    """``recon test``: the config's classifier with weights from ``ckpt``, voting on the test split.
+    """The config's classifier with weights from ``ckpt``, tested with voting on the test split.
 
     Args:
         cfg: a finetune config (``model``, ``data``, ``train.npoints``/``point_all``, ``eval.*``).
@@ -127,27 +143,23 @@ def test_checkpoint(cfg, ckpt: str, votes: int | None = None, repeats: int | Non
     """
     from recon.checkpoint import load_checkpoint
 
-    from .builders import build_dataset, build_model, build_transform, eval_loader
+    from .builders import build_dataset, build_model, eval_loader
     from .loop import Amp
 
-    info = dist.init_distributed(str(cfg.get("device", "auto")))
+    spec = run_config(cfg, "finetune")
+    if spec.train.npoints is None:
+        raise ConfigError("train.npoints (points per cloud) is required to test a classifier")
+    info = dist.init_distributed(spec.device)
     try:
-        ev, tr = cfg.eval, cfg.train
-        model = build_model(cfg.model)
+        tr = spec.train
+        model = build_model(spec.model)
         report = load_checkpoint(model, ckpt, strict=True)
         model = model.to(info.device)
-        amp = Amp(cfg.get_path("train.amp", "none"), info.device)
-        test_set = build_dataset(cfg.data, cfg.data.get("test_split", "test"))
-        loader = eval_loader(test_set, int(ev.get("batch_size", tr.batch_size)), info.rank, info.world_size,
-                             int(tr.get("num_workers", 0)))
-        npoints = int(tr.npoints)
-        single = evaluate(model, loader, info.device, npoints, amp)
-        vote = vote_evaluate(model, loader, info.device, npoints,
-                             int(ev.get("point_all") or tr.get("point_all") or npoints),
-                             votes=int(votes or ev.get("votes", 10)),
-                             transform=build_transform(ev.get("vote_transform")),
-                             seed=int(ev.get("vote_seed", 0) if seed is None else seed),
-                             repeats=int(repeats or ev.get("vote_repeats", 1)), amp=amp)
+        amp = Amp(tr.amp, info.device)
+        test_set = build_dataset(spec.data, spec.data.test_split)
+        loader = eval_loader(test_set, spec.eval.batch_size or tr.batch_size, info.rank, info.world_size,
+                             tr.num_workers)
+        single, vote = test_model(model, loader, info.device, spec, amp, votes=votes, repeats=repeats, seed=seed)
         return {"checkpoint": ckpt, "load_report": str(report), "accuracy": single["acc"],
                 "accuracy_vote": vote["acc"], "vote": vote}
     finally:

@@ -1,12 +1,14 @@
-"""Run logging: console lines, a JSONL metrics file, TensorBoard when installed, tqdm progress.
+"""Run logging: progress lines, a JSONL metrics file, TensorBoard when installed, tqdm progress.
 
-Only the main process (rank 0) writes; the others get a logger whose methods do nothing, so loops
-call it unconditionally.
+Progress lines go to ``logging.getLogger("recon.engine")`` (the ``recon`` command shows them on
+stderr). Only the main process (rank 0) writes; the others get a logger whose methods do nothing,
+so loops call it unconditionally.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sys
@@ -14,6 +16,8 @@ import time
 from typing import Any
 
 __all__ = ["RunLogger", "Progress", "to_float"]
+
+_log = logging.getLogger("recon.engine")
 
 
 def to_float(value: Any) -> Any:
@@ -34,7 +38,7 @@ class RunLogger:
         tensorboard: also write TensorBoard events under ``<out_dir>/tb`` (``log.tensorboard``); when
             the ``tensorboard`` package is missing a console line says so and only the JSONL file
             is written.
-        quiet: no console output.
+        quiet: no progress lines.
     """
 
     def __init__(self, out_dir: str | None, enabled: bool = True, tensorboard: bool = True, quiet: bool = False):
@@ -61,8 +65,9 @@ class RunLogger:
         return self._tb is not None
 
     def info(self, msg: str) -> None:
+        """A progress line (INFO on the ``recon.engine`` logger) unless quiet or not the main process."""
         if not self.quiet:
-            print(msg, flush=True)
+            _log.info(msg)
 
     def log(self, kind: str, step: int, **metrics) -> None:
         """Record ``metrics`` (a flat dict of numbers/strings) under ``kind`` at ``step``."""

@@ -18,6 +18,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from recon.errors import ConfigError
+
 from . import dist
 from .logging import Progress
 
@@ -55,11 +57,11 @@ class Amp:
     def __init__(self, mode, device: torch.device):
         mode = "none" if mode in (None, False) else ("auto" if mode is True else str(mode).lower())
         if mode not in self.MODES:
-            raise ValueError(f"train.amp must be one of {self.MODES}, got {mode!r}")
+            raise ConfigError(f"train.amp must be one of {self.MODES}, got {mode!r}")
         if mode == "auto":
             mode = "fp16" if device.type == "cuda" else "none"
         if mode == "fp16" and device.type != "cuda":
-            raise ValueError("train.amp=fp16 needs CUDA; on CPU use train.amp=bf16 or none")
+            raise ConfigError("train.amp=fp16 needs CUDA; on CPU use train.amp=bf16 or none")
         self.mode = mode
         self.device_type = device.type
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mode)
@@ -126,7 +128,7 @@ def train_epoch(
         ``lr`` (of the first group at the last step), ``samples_per_s``, ``steps`` and ``seconds``.
     """
     if accum_steps < 1:
-        raise ValueError(f"train.accum_steps must be >= 1, got {accum_steps}")
+        raise ConfigError(f"train.accum_steps must be >= 1, got {accum_steps}")
     n_batches = len(loader) if max_steps is None else min(len(loader), max_steps)
     bar = Progress(n_batches, f"epoch {epoch}", enabled=progress)
     sums: dict[str, torch.Tensor] = {}

@@ -1,6 +1,6 @@
 """Optimizer parameter groups and learning-rate schedules of the official ReCon runs.
 
-Param groups (RECON_FACTS §9): with ``cls_lr_mult != 1`` (the official finetune uses 10) every
+Param groups (docs/official.md §9): with ``cls_lr_mult != 1`` (the official finetune uses 10) every
 trainable parameter whose name contains ``'cls'`` gets ``lr * cls_lr_mult`` and the normal weight
 decay, even biases and BN parameters; of the rest, 1-D parameters, ``*.bias`` and names containing
 ``'token'`` get no weight decay; everything else gets ``weight_decay``.
@@ -20,8 +20,13 @@ Schedules (both stateless functions of (epoch, step), so a resumed run gets the 
 from __future__ import annotations
 
 import math
+
 import torch
 from torch import nn
+
+from recon.errors import ConfigError
+
+from .schema import OptimizerSection, SchedulerSection, section
 
 __all__ = ["param_groups", "build_optimizer", "LRSchedule", "build_schedule"]
 
@@ -61,18 +66,20 @@ def param_groups(model: nn.Module, weight_decay: float, lr: float, cls_lr_mult: 
 def build_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
     """AdamW (or SGD) over :func:`param_groups` from an ``optimizer`` config section.
 
-    Keys: ``name`` (adamw | sgd), ``lr``, ``weight_decay``, ``cls_lr_mult``, ``betas``, ``momentum``.
+    Args:
+        cfg: an :class:`~.schema.OptimizerSection` or a mapping of its keys: ``name`` (adamw | sgd),
+            ``lr``, ``weight_decay``, ``cls_lr_mult``, ``betas``, ``momentum``.
     """
-    name = str(cfg.get("name", "adamw")).lower()
-    groups = param_groups(model, float(cfg.get("weight_decay", 0.05)), float(cfg["lr"]),
-                          float(cfg.get("cls_lr_mult", 1.0)))
+    opt = section(OptimizerSection, cfg, "optimizer")
+    name = opt.name.lower()
+    groups = param_groups(model, opt.weight_decay, opt.lr, opt.cls_lr_mult)
     if not groups:
-        raise ValueError("build_optimizer: the model has no trainable parameters")
+        raise ConfigError("build_optimizer: the model has no trainable parameters")
     if name == "adamw":
-        return torch.optim.AdamW(groups, lr=float(cfg["lr"]), betas=tuple(cfg.get("betas", (0.9, 0.999))))
+        return torch.optim.AdamW(groups, lr=opt.lr, betas=opt.betas)
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=float(cfg["lr"]), momentum=float(cfg.get("momentum", 0.9)))
-    raise ValueError(f"optimizer.name must be 'adamw' or 'sgd', got {name!r}")
+        return torch.optim.SGD(groups, lr=opt.lr, momentum=opt.momentum)
+    raise ConfigError(f"optimizer.name must be 'adamw' or 'sgd', got {name!r}")
 
 
 class LRSchedule:
@@ -93,9 +100,9 @@ class LRSchedule:
     def __init__(self, optimizer, kind="cos_epoch", t_initial=300, warmup_epochs=10, lr_min=1e-6,
                  warmup_lr_init=1e-6, steps_per_epoch=1):
         if kind not in self.KINDS:
-            raise ValueError(f"scheduler.name must be one of {self.KINDS}, got {kind!r}")
+            raise ConfigError(f"scheduler.name must be one of {self.KINDS}, got {kind!r}")
         if t_initial <= 0:
-            raise ValueError(f"scheduler.t_initial must be > 0, got {t_initial}")
+            raise ConfigError(f"scheduler.t_initial must be > 0, got {t_initial}")
         self.optimizer = optimizer
         self.kind = kind
         self.t_initial = int(t_initial)
@@ -145,14 +152,9 @@ class LRSchedule:
 
 
 def build_schedule(optimizer, cfg, steps_per_epoch: int, epochs: int) -> LRSchedule:
-    """An :class:`LRSchedule` from a ``scheduler`` config section (``t_initial`` defaults to epochs)."""
-    return LRSchedule(
-        optimizer,
-        kind=str(cfg.get("name", "cos_epoch")),
-        t_initial=int(cfg.get("t_initial") or epochs),
-        warmup_epochs=int(cfg.get("warmup_epochs", 10)),
-        lr_min=float(cfg.get("lr_min", 1e-6)),
-        warmup_lr_init=float(cfg.get("warmup_lr_init", 1e-6)),
-        steps_per_epoch=steps_per_epoch,
-    )
+    """An :class:`LRSchedule` from a ``scheduler`` section (:class:`~.schema.SchedulerSection` or a
+    mapping of its keys; ``t_initial`` defaults to ``epochs``)."""
+    sch = section(SchedulerSection, cfg, "scheduler")
+    return LRSchedule(optimizer, kind=sch.name, t_initial=sch.t_initial or epochs, warmup_epochs=sch.warmup_epochs,
+                      lr_min=sch.lr_min, warmup_lr_init=sch.warmup_lr_init, steps_per_epoch=steps_per_epoch)
 

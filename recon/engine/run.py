@@ -9,10 +9,15 @@ import os
 import torch
 import yaml
 
+from recon.errors import ConfigError
+
 from . import dist
 from .checkpointing import atomic_write_text, load_training_state, rng_state, save_training_state
+from .builders import train_loader
 from .logging import RunLogger
-from .loop import Amp, seed_everything, set_deterministic
+from .loop import Amp, seed_everything, set_deterministic, train_epoch
+from .optim import build_optimizer, build_schedule
+from .schema import run_config
 
 __all__ = ["TrainRun"]
 
@@ -29,12 +34,12 @@ def _check_sync_bn(value, info: dist.DistInfo) -> bool:
     """
     value = False if value is None else value
     if not isinstance(value, bool):
-        raise ValueError(f"train.sync_bn must be true or false, got {value!r}")
+        raise ConfigError(f"train.sync_bn must be true or false, got {value!r}")
     if not value or not info.distributed:
         return False
     if info.device.type != "cuda":
         dist.cleanup()
-        raise ValueError(
+        raise ConfigError(
             f"train.sync_bn=true needs CUDA: torch's SyncBatchNorm does not run on CPU processes (gloo), "
             f"and this run has {info.world_size} CPU processes. Set train.sync_bn=false (each process then "
             f"normalises over its own micro-batch of train.batch_size / {info.world_size}), or train on GPUs"
@@ -46,28 +51,33 @@ class TrainRun:
     """Sets up one run from its config (keys ``seed``, ``deterministic``, ``device``, ``output_dir``,
     ``log.*``, ``train.amp``, ``train.sync_bn``, ``resume``).
 
+    Args:
+        cfg: the run config (a :class:`recon.config.Config`; read through :func:`.schema.run_config`).
+        task: ``"pretrain"`` or ``"finetune"``.
+
     Attributes:
+        spec: the typed config (:class:`~.schema.RunConfig`); ``cfg``: the mapping it was read from.
         info: this process's :class:`~recon.engine.dist.DistInfo`.
         device, logger, amp, out_dir.
     """
 
     def __init__(self, cfg, task: str):
-        self.cfg = cfg
+        spec = run_config(cfg, task)
+        self.spec, self.cfg = spec, spec.raw
         self.task = task
-        self.info = dist.init_distributed(str(cfg.get("device", "auto")))
+        self.info = dist.init_distributed(spec.device)
         self.device = self.info.device
-        self.sync_bn = _check_sync_bn(cfg.get_path("train.sync_bn", False), self.info)
-        set_deterministic(bool(cfg.get("deterministic", False)))
-        seed_everything(int(cfg.get("seed", 0)), self.info.rank)
-        self.out_dir = cfg.get("output_dir") or os.path.join("runs", task)
-        log = cfg.get("log") or {}
-        self.logger = RunLogger(self.out_dir, enabled=self.info.is_main,
-                                tensorboard=bool(log.get("tensorboard", True)), quiet=bool(log.get("quiet", False)))
-        self.progress = bool(log.get("progress", True)) and self.info.is_main
-        self.amp = Amp(cfg.get_path("train.amp", "none"), self.device)
+        self.sync_bn = _check_sync_bn(spec.train.sync_bn, self.info)
+        set_deterministic(spec.deterministic)
+        seed_everything(spec.seed, self.info.rank)
+        self.out_dir = spec.output_dir or os.path.join("runs", task)
+        log = spec.log
+        self.logger = RunLogger(self.out_dir, enabled=self.info.is_main, tensorboard=log.tensorboard, quiet=log.quiet)
+        self.progress = log.progress and self.info.is_main
+        self.amp = Amp(spec.train.amp, self.device)
         if self.info.is_main:
             atomic_write_text(os.path.join(self.out_dir, "config.yaml"),
-                              yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+                              yaml.safe_dump(_plain(self.cfg), sort_keys=False))
         threads = os.environ.get("OMP_NUM_THREADS")
         self.logger.info(
             f"[{task}] device={self.device} world_size={self.info.world_size} amp={self.amp.mode} "
@@ -94,7 +104,7 @@ class TrainRun:
         Returns:
             (first epoch to run, the checkpoint's ``extra`` dict).
         """
-        path = self.cfg.get("resume")
+        path = self.spec.resume
         if path in (None, False, ""):
             return 0, {}
         if path == "auto":
@@ -112,9 +122,36 @@ class TrainRun:
         if self.info.is_main:
             save_training_state(self.last_path, model=dist.unwrap(model), optimizer=optimizer,
                                 schedule=schedule, scaler=self.amp.scaler, epoch=epoch,
-                                config=self.cfg.to_dict(), extra=extra, rng_states=states)
+                                config=_plain(self.cfg), extra=extra, rng_states=states)
         dist.barrier()
+
+    def train_loader(self, dataset):
+        """This process's shuffled loader of ``dataset`` (``train.batch_size`` is the global batch)."""
+        tr = self.spec.train
+        return train_loader(dataset, tr.batch_size, self.spec.seed, self.info.rank, self.info.world_size,
+                            tr.accum_steps, tr.num_workers)
+
+    def optimization(self, model, loader) -> tuple:
+        """``(optimizer, schedule, steps_per_epoch)`` of the config's ``optimizer`` / ``scheduler`` for ``loader``."""
+        optimizer = build_optimizer(model, self.spec.optimizer)
+        steps_per_epoch = -(-len(loader) // self.spec.train.accum_steps)
+        schedule = build_schedule(optimizer, self.spec.scheduler, steps_per_epoch, self.spec.train.epochs)
+        return optimizer, schedule, steps_per_epoch
+
+    def train_epoch(self, model, loader, step, optimizer, schedule, epoch: int, steps_per_epoch: int) -> dict:
+        """One epoch of :func:`~.loop.train_epoch` with the config's ``train.*`` and ``log.*`` settings."""
+        tr = self.spec.train
+        loader.sampler.set_epoch(epoch)
+        return train_epoch(model, loader, step, optimizer, schedule, self.amp, epoch, self.device,
+                           accum_steps=tr.accum_steps, grad_clip=tr.grad_clip, progress=self.progress,
+                           logger=self.logger, log_every=self.spec.log.every,
+                           global_step=epoch * steps_per_epoch, max_steps=tr.max_steps)
 
     def close(self) -> None:
         self.logger.close()
         dist.cleanup()
+
+
+def _plain(cfg) -> dict:
+    """The config as plain dicts (for ``config.yaml`` and the training checkpoint)."""
+    return cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)

@@ -17,17 +17,17 @@ from __future__ import annotations
 import os
 import time
 
-import torch
 import torch.nn.functional as F
 from torch.utils.data import Subset
 
+from recon.errors import ConfigError, MissingFileError
+
 from . import dist
-from .builders import build_dataset, build_model, build_transform, eval_loader, holdout_split, train_loader
+from .builders import build_dataset, build_model, build_transform, eval_loader, holdout_split
 from .checkpointing import atomic_write_json
-from .evaluate import evaluate, vote_evaluate
-from .loop import train_epoch
-from .optim import build_optimizer, build_schedule
+from .evaluate import evaluate, test_model
 from .run import TrainRun
+from .schema import run_config
 
 __all__ = ["finetune", "classification_step", "load_pretrained", "BEST_ON"]
 
@@ -60,7 +60,7 @@ def load_pretrained(model, path: str, logger) -> None:
     from recon.checkpoint import load_checkpoint
 
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"pretrained={path!r} does not exist")
+        raise MissingFileError(f"pretrained={path!r} does not exist")
     report = load_checkpoint(model, path, strict=False)
     logger.info(f"[finetune] loaded {path}\n{report}")
 
@@ -75,57 +75,52 @@ def _save_model(model, prefix: str) -> None:
 
 def finetune(cfg) -> dict:
     """Run a finetuning config; returns the summary (also written to ``<output_dir>/summary.json``)."""
-    best_on = str(cfg.eval.get("best_on", "val"))
+    spec = run_config(cfg, "finetune")
+    tr, ev = spec.train, spec.eval
+    best_on = ev.best_on
     if best_on not in BEST_ON:
-        raise ValueError(f"eval.best_on must be one of {BEST_ON}, got {best_on!r}")
-    run = TrainRun(cfg, "finetune")
+        raise ConfigError(f"eval.best_on must be one of {BEST_ON}, got {best_on!r}")
+    if tr.npoints is None:
+        raise ConfigError("train.npoints (points per cloud) is required for finetuning")
+    run = TrainRun(spec, "finetune")
     t_start = time.perf_counter()
     log, info = run.logger, run.info
-    tr, ev = cfg.train, cfg.eval
     try:
-        train_set = build_dataset(cfg.data, cfg.data.get("train_split", "train"))
-        test_set = build_dataset(cfg.data, cfg.data.get("test_split", "test"))
+        train_set = build_dataset(spec.data, spec.data.train_split)
+        test_set = build_dataset(spec.data, spec.data.test_split)
         if best_on == "val":
-            tr_idx, val_idx = holdout_split(len(train_set), float(ev.get("val_fraction", 0.1)), int(cfg.seed))
+            tr_idx, val_idx = holdout_split(len(train_set), ev.val_fraction, spec.seed)
             select_set, train_set = Subset(train_set, val_idx), Subset(train_set, tr_idx)
         else:
             select_set = test_set
         log.info(f"[finetune] train {len(train_set)} / select on {best_on} ({len(select_set)}) / "
                  f"test {len(test_set)} samples")
-        accum = int(tr.get("accum_steps", 1))
-        loader = train_loader(train_set, int(tr.batch_size), int(cfg.seed), info.rank, info.world_size, accum,
-                              int(tr.get("num_workers", 0)))
-        ebs = int(ev.get("batch_size", tr.batch_size))
-        select_loader = eval_loader(select_set, ebs, info.rank, info.world_size, int(tr.get("num_workers", 0)))
-        test_loader = eval_loader(test_set, ebs, info.rank, info.world_size, int(tr.get("num_workers", 0)))
+        loader = run.train_loader(train_set)
+        ebs = ev.batch_size or tr.batch_size
+        select_loader = eval_loader(select_set, ebs, info.rank, info.world_size, tr.num_workers)
+        test_loader = eval_loader(test_set, ebs, info.rank, info.world_size, tr.num_workers)
 
-        model = build_model(cfg.model)
-        if cfg.get("pretrained"):
-            load_pretrained(model, cfg.pretrained, log)
+        model = build_model(spec.model)
+        if spec.pretrained:
+            load_pretrained(model, spec.pretrained, log)
         model = run.wrap(model)
-        optimizer = build_optimizer(model, cfg.optimizer)
-        epochs = int(tr.epochs)
-        steps_per_epoch = -(-len(loader) // accum)
-        schedule = build_schedule(optimizer, cfg.scheduler, steps_per_epoch, epochs)
+        optimizer, schedule, steps_per_epoch = run.optimization(model, loader)
+        epochs = tr.epochs
         start, extra = run.resume(model, optimizer, schedule)
         best = extra.get("best", {"acc": -1.0, "epoch": -1})
-        npoints = int(tr.npoints)
-        step = classification_step(npoints, tr.get("point_all"), build_transform(tr.get("transform")))
+        npoints = tr.npoints
+        step = classification_step(npoints, tr.point_all, build_transform(tr.transform))
         best_path = os.path.join(run.out_dir, "ckpt-best")
         last_model_path = os.path.join(run.out_dir, "model-last")
         model.train()
         stats = {}
         for epoch in range(start, epochs):
-            loader.sampler.set_epoch(epoch)
-            stats = train_epoch(model, loader, step, optimizer, schedule, run.amp, epoch, run.device,
-                                accum_steps=accum, grad_clip=tr.get("grad_clip"), progress=run.progress,
-                                logger=log, log_every=int(cfg.log.get("every", 0)),
-                                global_step=epoch * steps_per_epoch, max_steps=tr.get("max_steps"))
+            stats = run.train_epoch(model, loader, step, optimizer, schedule, epoch, steps_per_epoch)
             line = f"[finetune] epoch {epoch}: loss {stats['loss']:.4f} acc {stats['train_acc']:.2f} " \
                    f"lr {stats['lr']:.3g} {stats['samples_per_s']:.1f} samples/s"
             record = dict(stats)
-            do_eval = best_on != "last" and epoch >= int(ev.get("start_epoch", 1)) and (
-                (epoch + 1) % int(ev.get("every", 1)) == 0 or epoch == epochs - 1)
+            do_eval = best_on != "last" and epoch >= ev.start_epoch and (
+                (epoch + 1) % ev.every == 0 or epoch == epochs - 1)
             if do_eval:
                 res = evaluate(dist.unwrap(model), select_loader, run.device, npoints, run.amp)
                 record[f"{best_on}_acc"] = res["acc"]
@@ -150,12 +145,7 @@ def finetune(cfg) -> dict:
 
             load_checkpoint(final, best_path, strict=True)
             chosen = f"best on {best_on} (epoch {best['epoch']})"
-        single = evaluate(final, test_loader, run.device, npoints, run.amp)
-        vote = vote_evaluate(final, test_loader, run.device, npoints, int(ev.get("point_all") or tr.get("point_all")
-                                                                               or npoints),
-                             votes=int(ev.get("votes", 10)), transform=build_transform(ev.get("vote_transform")),
-                             seed=int(ev.get("vote_seed", 0)), repeats=int(ev.get("vote_repeats", 1)),
-                             amp=run.amp)
+        single, vote = test_model(final, test_loader, run.device, spec, run.amp)
         summary = {
             "task": "finetune",
             "accuracy": single["acc"],

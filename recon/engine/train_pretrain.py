@@ -17,11 +17,10 @@ import os
 import time
 
 from . import dist
-from .builders import build_dataset, build_model, build_transform, train_loader
+from .builders import build_dataset, build_model, build_transform
 from .checkpointing import atomic_save, atomic_write_json
-from .loop import train_epoch
-from .optim import build_optimizer, build_schedule
 from .run import TrainRun
+from .schema import run_config
 
 __all__ = ["pretrain", "pretrain_step", "save_backbone", "BACKBONE"]
 
@@ -66,37 +65,31 @@ def build_pretrain_dataset(cfg, run):
     (:func:`~recon.engine.teacher_cache.prepare_teachers`)."""
     from .teacher_cache import prepare_teachers
 
-    dataset = build_dataset(cfg.data, cfg.data.get("train_split", "train"))
-    return prepare_teachers(dataset, cfg.get("teachers"), run)
+    spec = run_config(cfg, "pretrain")
+    dataset = build_dataset(spec.data, spec.data.train_split)
+    return prepare_teachers(dataset, spec.teachers, run)
 
 
 def pretrain(cfg) -> dict:
     """Run a pretraining config; returns the summary (also ``<output_dir>/summary.json``)."""
-    run = TrainRun(cfg, "pretrain")
+    spec = run_config(cfg, "pretrain")
+    run = TrainRun(spec, "pretrain")
     t_start = time.perf_counter()
-    log, info, tr = run.logger, run.info, cfg.train
+    log, info, tr = run.logger, run.info, spec.train
     try:
-        dataset, teachers = build_pretrain_dataset(cfg, run)
-        accum = int(tr.get("accum_steps", 1))
-        loader = train_loader(dataset, int(tr.batch_size), int(cfg.seed), info.rank, info.world_size, accum,
-                              int(tr.get("num_workers", 0)))
-        model = run.wrap(build_model(cfg.model))
-        optimizer = build_optimizer(model, cfg.optimizer)
-        epochs = int(tr.epochs)
-        steps_per_epoch = -(-len(loader) // accum)
-        schedule = build_schedule(optimizer, cfg.scheduler, steps_per_epoch, epochs)
+        dataset, teachers = build_pretrain_dataset(spec, run)
+        loader = run.train_loader(dataset)
+        model = run.wrap(build_model(spec.model))
+        optimizer, schedule, steps_per_epoch = run.optimization(model, loader)
+        epochs = tr.epochs
         start, _ = run.resume(model, optimizer, schedule)
-        step = pretrain_step(build_transform(tr.get("transform", "rotate")), teachers=teachers)
+        step = pretrain_step(build_transform(tr.transform), teachers=teachers)
         backbone = os.path.join(run.out_dir, BACKBONE)
         log.info(f"[pretrain] {len(dataset)} samples, {steps_per_epoch} steps/epoch, epochs {start}..{epochs - 1}")
         model.train()
         stats = {}
         for epoch in range(start, epochs):
-            loader.sampler.set_epoch(epoch)
-            stats = train_epoch(model, loader, step, optimizer, schedule, run.amp, epoch, run.device,
-                                accum_steps=accum, grad_clip=tr.get("grad_clip"), progress=run.progress,
-                                logger=log, log_every=int(cfg.log.get("every", 0)),
-                                global_step=epoch * steps_per_epoch, max_steps=tr.get("max_steps"))
+            stats = run.train_epoch(model, loader, step, optimizer, schedule, epoch, steps_per_epoch)
             log.log("epoch", epoch, **stats)
             parts = " ".join(f"{k} {v:.4f}" for k, v in stats.items() if k.startswith("loss"))
             log.info(f"[pretrain] epoch {epoch}: {parts} lr {stats['lr']:.3g} "

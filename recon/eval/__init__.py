@@ -1,19 +1,17 @@
-"""Evaluation protocols of the ReCon paper: few-shot, zero-shot, linear SVM, voting, attention figure, report.
+"""Evaluation protocols of the ReCon paper, as functions: few-shot grid, zero-shot, linear SVM,
+attention figure, report; and the result files they write.
 
-Each protocol module exposes ``add_<name>_parser(subparsers)`` (sets ``func``) and ``main_<name>(argv)``
-for the ``recon`` command, plus plain functions for use from Python.
+Modules: ``fewshot`` (the way x shot x fold grid with resume, episode pickles, the frozen-backbone
+model), ``zeroshot`` (class text features, official ratios, scoring), ``svm`` (frozen features,
+LinearSVC, feature cache), ``visualize`` (query attention over a cloud, PNG), ``report`` (our results
+beside the paper's), ``results`` (the result-file schema and writer), ``frozen`` (a registry model
+with a checkpoint's weights). The commands that drive them live in :mod:`recon.apps`.
 """
 
-from .fewshot import add_fewshot_parser, main_fewshot, run_grid
-from .report import add_report_parser, main_report
-from .svm import add_svm_parser, main_svm, svm_accuracy
-from .visualize import add_visualize_parser, main_visualize, read_points
-from .zeroshot import add_zeroshot_parser, class_text_features, main_zeroshot
+from .fewshot import run_grid
+from .results import write_result
+from .svm import svm_accuracy
+from .visualize import read_points
+from .zeroshot import class_text_features
 
-PARSERS = (add_fewshot_parser, add_zeroshot_parser, add_svm_parser, add_visualize_parser, add_report_parser)
-
-__all__ = [
-    "PARSERS", "add_fewshot_parser", "add_report_parser", "add_svm_parser", "add_visualize_parser",
-    "add_zeroshot_parser", "class_text_features", "main_fewshot", "main_report", "main_svm", "main_visualize",
-    "main_zeroshot", "read_points", "run_grid", "svm_accuracy",
-]
+__all__ = ["class_text_features", "read_points", "run_grid", "svm_accuracy", "write_result"]

@@ -9,7 +9,7 @@ official "best of 299 voting passes" with a single voting pass.
 
 Results are read from ``RUNS_DIR`` recursively:
 
-* result JSON files (``protocol``, ``dataset``, ``value``; schema in :mod:`recon.eval.common`),
+* result JSON files (``protocol``, ``dataset``, ``value``; schema in :mod:`recon.eval.results`),
   written by ``recon test --result``, ``recon fewshot``, ``recon zeroshot --out``, ``recon svm --out``.
   Optional explicit fields ``voting`` / ``selection`` / ``split`` (values as in :class:`Protocol`)
   override what is inferred from the older fields.
@@ -28,7 +28,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import log
+import logging
+
+from recon.errors import MissingFileError
+
+_log = logging.getLogger("recon.eval")
 
 __all__ = ["Protocol", "PaperFigure", "PAPER", "collect", "match", "build_report", "plot_report", "make_report"]
 
@@ -231,13 +235,13 @@ def collect(runs_dir) -> list[Result]:
 
     root = Path(runs_dir)
     if not root.is_dir():
-        raise FileNotFoundError(f"RUNS_DIR: no directory {str(root)!r}")
+        raise MissingFileError(f"RUNS_DIR: no directory {str(root)!r}")
     found: list[Result] = []
     for path in sorted(root.rglob("*.json")):
         try:
             data = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
-            log(f"skipped {path}: not JSON")
+            _log.info(f"skipped {path}: not JSON")
             continue
         rel = str(path.relative_to(root))
         if isinstance(data, dict) and {"protocol", "dataset", "value"} <= set(data):
@@ -245,7 +249,7 @@ def collect(runs_dir) -> list[Result]:
         elif isinstance(data, dict) and data.get("task") == "finetune" and "accuracy" in data:
             cfg_path = path.with_name("config.yaml")
             if not cfg_path.is_file():
-                log(f"skipped {path}: a finetune summary without its config.yaml")
+                _log.info(f"skipped {path}: a finetune summary without its config.yaml")
                 continue
             found.extend(_from_run(data, yaml.safe_load(cfg_path.read_text()) or {}, rel))
     return found
@@ -366,44 +370,9 @@ def make_report(runs_dir, out=None, png=None) -> str:
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(str(out), text + "\n")
-        log(f"wrote {out} ({len(results)} results)")
+        _log.info(f"wrote {out} ({len(results)} results)")
     if png:
         written = plot_report(results, png)
-        log(f"wrote {written}" if written else f"no chart: no result matches a paper figure ({png} not written)")
+        _log.info(f"wrote {written}" if written else f"no chart: no result matches a paper figure ({png} not written)")
     return text
 
-
-def _add_args(p) -> None:
-    p.add_argument("runs_dir", metavar="RUNS_DIR", help="directory searched recursively for results")
-    p.add_argument("--out", default=None, help="also write the Markdown here")
-    p.add_argument("--png", default=None, help="also draw ours vs the paper (matched figures) as a PNG bar chart")
-
-
-def run(args) -> str:
-    """The command: print the report (``args``: ``runs_dir``, ``out``, ``png``)."""
-    text = make_report(args.runs_dir, out=args.out, png=getattr(args, "png", None))
-    print(text)
-    return text
-
-
-def add_report_parser(subparsers):
-    """Register ``recon report`` on an argparse ``subparsers`` object; sets ``func``."""
-    import argparse
-
-    p = subparsers.add_parser("report", help="our results beside the paper's, like with like (Markdown, PNG)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_args(p)
-    p.set_defaults(func=run)
-    return p
-
-
-def main_report(argv=None) -> int:
-    """``recon report`` as a function: returns the exit code."""
-    import argparse
-
-    from .common import run_main
-
-    p = argparse.ArgumentParser(prog="recon report", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_args(p)
-    return run_main(run, p, argv)

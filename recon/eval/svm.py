@@ -1,4 +1,4 @@
-"""Linear-SVM probe of frozen features (paper Table 10; RECON_FACTS.md §8).
+"""Linear-SVM probe of frozen features (paper Table 10; docs/official.md §8).
 
 Feature per cloud (official ``PointTransformerSVM``): ``[max over the cls/img/text query outputs,
 max(local tokens) + mean(local tokens)]`` = 2C, from 1024 FPS points (deterministic, eval mode, no
@@ -8,31 +8,44 @@ Features are cached on disk keyed by the checkpoint's hash, the dataset and the 
 
 from __future__ import annotations
 
-import argparse
+import hashlib
+import logging
+import os
 import time
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from .common import (
-    add_common_args,
-    build_dataset,
-    build_model,
-    check_dataset_name,
-    file_digest,
-    fps_points,
-    iterate_batches,
-    load_npoints,
-    log,
-    parse_kv,
-    path_tag,
-    run_main,
-    write_result,
-)
+from recon.atomic import atomic_write
+from recon.data.registry import build_dataset, check_name, load_npoints
+from recon.data.transforms import fps_points
+from recon.errors import DataFormatError
+
+from .frozen import frozen_model, iterate_batches
+
+__all__ = ["SVM_C", "extract_features", "cached_features", "fit_and_score", "svm_accuracy", "feature_cache_key",
+           "svm_probe", "pretrained_vs_random", "path_tag"]
 
 SVM_C = 0.075  # official cfgs/svm/modelnet40.yaml
+log = logging.getLogger("recon.eval")
+
+
+def path_tag(text: str | os.PathLike, length: int = 8) -> str:
+    """Short hash of a resolved path (or of any text): a cache-key part, so that two dataset roots or
+    two model settings never share cache entries."""
+    if isinstance(text, Path) or os.path.sep in str(text) or os.path.exists(str(text)):
+        text = str(Path(text).resolve())
+    return hashlib.sha256(str(text).encode()).hexdigest()[:length]
+
+
+def feature_cache_key(model_name: str, checkpoint: str | None, seed: int, dataset: str, root, settings: str) -> str:
+    """The feature-cache key of one (weights, dataset, settings): the checkpoint's digest (or the random
+    seed), the dataset's name and resolved root, and a hash of the other settings."""
+    from recon.teachers.weights import file_digest
+
+    weights = file_digest(checkpoint) if checkpoint else f"random-seed{seed}"
+    return f"{model_name}_{weights}_{dataset}_{path_tag(root)}_{path_tag(settings, 6)}"
 
 
 @torch.no_grad()
@@ -50,7 +63,7 @@ def extract_features(model, batches, npoints: int = 1024) -> tuple[np.ndarray, n
         feats.append(svm_feature(model.forward_features(fps_points(points, npoints))).float().cpu())
         labels.append(label.cpu())
     if not feats:
-        raise ValueError("dataset: no samples to extract features from")
+        raise DataFormatError("dataset: no samples to extract features from")
     return torch.cat(feats).numpy(), torch.cat(labels).numpy()
 
 
@@ -59,14 +72,15 @@ def cached_features(cache_dir, key: str, compute) -> tuple[np.ndarray, np.ndarra
     path = Path(cache_dir) / f"{key}.npz" if cache_dir else None
     if path is not None and path.is_file():
         with np.load(path) as z:
-            log(f"features from cache {path}")
+            log.info(f"features from cache {path}")
             return z["features"], z["labels"]
     feats, labels = compute()
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, features=feats, labels=labels)
-        tmp.replace(path)
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a bare name
+                np.savez(f, features=feats, labels=labels)
+
+        atomic_write(str(path), write)
     return feats, labels
 
 
@@ -75,7 +89,7 @@ def fit_and_score(train_x, train_y, test_x, test_y, c: float = SVM_C, seed: int 
     from sklearn.svm import LinearSVC
 
     if len(np.unique(train_y)) < 2:
-        raise ValueError("dataset: the SVM needs at least two classes in the train split")
+        raise DataFormatError("dataset: the SVM needs at least two classes in the train split")
     clf = LinearSVC(C=c, random_state=seed)
     clf.fit(train_x, train_y)
     return 100.0 * float((clf.predict(test_x) == test_y).mean())
@@ -104,6 +118,33 @@ def svm_accuracy(model, train_set, test_set, npoints=1024, batch_size=32, cache_
                 seconds_features=t1 - t0, seconds_svm=t2 - t1)
 
 
+def svm_probe(model_name: str, checkpoint: str | None, root, dataset: str = "modelnet40", npoints: int = 1024,
+              model_kwargs: dict | None = None, data_kwargs: dict | None = None, batch_size: int = 32,
+              cache_dir=None, seed: int = 0, c: float = SVM_C, datasets: tuple | None = None) -> dict:
+    """The whole probe by names: ``dataset``'s splits at ``root``, registry model ``model_name`` with
+    ``checkpoint``'s weights (random, seeded by ``seed``, when None), features cached under
+    :func:`feature_cache_key` in ``cache_dir`` (None: no cache).
+
+    Args:
+        datasets: the ``(train, test)`` splits when already built (the caller probes several weights).
+
+    Returns:
+        :func:`svm_accuracy`'s dict.
+    """
+    key = check_name(dataset)
+    model_kwargs, data_kwargs = dict(model_kwargs or {}), dict(data_kwargs or {})
+    if datasets is None:
+        n_load = load_npoints(key, npoints)
+        datasets = tuple(build_dataset(key, root, s, npoints=n_load, **data_kwargs) for s in ("train", "test"))
+    train_set, test_set = datasets
+    model = frozen_model(model_name, checkpoint, seed=seed, num_classes=len(train_set.classes), npoints=npoints,
+                         **model_kwargs)
+    cache_key = feature_cache_key(model_name, checkpoint, seed, key, root,
+                                  repr(sorted(model_kwargs.items())) + repr(sorted(data_kwargs.items())))
+    return svm_accuracy(model, train_set, test_set, npoints, batch_size, cache_dir, cache_key if cache_dir else None,
+                        c=c)
+
+
 def pretrained_vs_random(model_name: str, checkpoint: str, root, dataset: str = "synthetic", npoints: int = 1024,
                          model_kwargs: dict | None = None, data_kwargs: dict | None = None, batch_size: int = 32,
                          cache_dir=None, seed: int = 0) -> dict:
@@ -115,77 +156,14 @@ def pretrained_vs_random(model_name: str, checkpoint: str, root, dataset: str = 
     Returns:
         ``dict(pretrained=%, random=%, margin=pretrained - random, n_test, seconds)``.
     """
-    key = check_dataset_name(dataset)
-    model_kwargs, data_kwargs = dict(model_kwargs or {}), dict(data_kwargs or {})
+    key = check_name(dataset)
     n_load = load_npoints(key, npoints)
-    train_set = build_dataset(key, root, "train", npoints=n_load, **data_kwargs)
-    test_set = build_dataset(key, root, "test", npoints=n_load, **data_kwargs)
+    splits = tuple(build_dataset(key, root, s, npoints=n_load, **dict(data_kwargs or {})) for s in ("train", "test"))
     t0 = time.perf_counter()
     accs = {}
     for tag, ckpt in (("pretrained", checkpoint), ("random", None)):
-        model = build_model(model_name, ckpt, seed=seed, num_classes=len(train_set.classes), npoints=npoints,
-                            **model_kwargs)
-        weights = file_digest(ckpt) if ckpt else f"random-seed{seed}"
-        cache_key = f"{model_name}_{weights}_{key}_{path_tag(root)}_{path_tag(repr(sorted(model_kwargs.items())), 6)}"
-        res = svm_accuracy(model, train_set, test_set, npoints, batch_size, cache_dir, cache_key if cache_dir else None)
+        res = svm_probe(model_name, ckpt, root, key, npoints, model_kwargs, data_kwargs, batch_size, cache_dir, seed,
+                        datasets=splits)
         accs[tag] = res["acc"]
     return dict(pretrained=accs["pretrained"], random=accs["random"], margin=accs["pretrained"] - accs["random"],
                 n_test=res["n_test"], seconds=time.perf_counter() - t0)
-
-
-def _add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="modelnet40", help="modelnet40 (official) | modelnet10 | synthetic | scan_*")
-    p.add_argument("--root", required=True, help="dataset root in the real format")
-    p.add_argument("--checkpoint", default=None, help="pretrained checkpoint; none = random weights (said so)")
-    add_common_args(p, "recon_base")
-    p.add_argument("--npoints", type=int, default=1024, help="FPS points per cloud (official 1024)")
-    p.add_argument("--c", type=float, default=SVM_C, help=f"LinearSVC C (official {SVM_C})")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--cache-dir", default="runs/svm_cache", help="feature cache ('' disables)")
-    p.add_argument("--seed", type=int, default=0, help="seed of random weights when no checkpoint")
-    p.add_argument("--out", default=None, help="write the result JSON here")
-
-
-def run(args) -> dict:
-    """Run the SVM protocol from parsed arguments; prints and returns the result dict."""
-    key = check_dataset_name(args.dataset)
-    data_kw = parse_kv(args.data_args, "data-args")
-    n_load = load_npoints(key, args.npoints)
-    train_set = build_dataset(key, args.root, "train", npoints=n_load, **data_kw)
-    test_set = build_dataset(key, args.root, "test", npoints=n_load, **data_kw)
-    model_kw = parse_kv(args.model_args, "model-args")
-    model = build_model(args.model, args.checkpoint, seed=args.seed, num_classes=len(train_set.classes),
-                        npoints=args.npoints, **model_kw)
-    weights = file_digest(args.checkpoint) if args.checkpoint else f"random-seed{args.seed}"
-    root_tag = path_tag(args.root)
-    model_tag = path_tag(repr(sorted(model_kw.items())) + repr(sorted(data_kw.items())), 6)
-    cache_key = f"{args.model}_{weights}_{key}_{root_tag}_{model_tag}"
-    res = svm_accuracy(model, train_set, test_set, npoints=args.npoints, batch_size=args.batch_size,
-                       cache_dir=args.cache_dir or None, cache_key=cache_key, c=args.c)
-    notes = [] if args.checkpoint else ["random weights (no checkpoint)"]
-    result = dict(protocol="svm", dataset=key, setting=f"LinearSVC C={args.c}, FPS-{args.npoints}", value=res["acc"],
-                  std=None, n=res["n_test"], model=args.model, checkpoint=args.checkpoint, notes=notes, **{
-                      k: v for k, v in res.items() if k != "acc"})
-    print(f"linear SVM {key}: {res['acc']:.2f}% on {res['n_test']} test clouds "
-          f"({res['dim']}-d features of {args.model}{', RANDOM weights' if not args.checkpoint else ''})")
-    if args.out:
-        write_result(args.out, result)
-        log(f"wrote {args.out}")
-    return result
-
-
-def add_svm_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``recon svm`` on an argparse ``subparsers`` object; sets ``func``."""
-    p = subparsers.add_parser("svm", help="linear-SVM probe of frozen features (Table 10)", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_args(p)
-    p.set_defaults(func=run)
-    return p
-
-
-def main_svm(argv: Sequence[str] | None = None) -> int:
-    """``recon svm`` as a function: returns the exit code."""
-    p = argparse.ArgumentParser(prog="recon svm", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_args(p)
-    return run_main(run, p, argv)

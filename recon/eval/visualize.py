@@ -8,15 +8,16 @@ clouds are drawn side by side with headless matplotlib (Agg) into a PNG.
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from .common import add_common_args, build_dataset, build_model, fps_points, load_npoints, parse_kv, run_main
+from recon.data.transforms import fps_points
+from recon.errors import ConfigError, DataFormatError, MissingFileError
+
+__all__ = ["read_points", "normalize", "query_attention", "token_to_points", "render", "visualize"]
 
 _PLY_TYPES = {
     "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2", "ushort": "u2",
@@ -29,12 +30,12 @@ def _read_ply(path: Path) -> np.ndarray:
     """x, y, z of the vertex element of an ascii or binary PLY file (vertex must be the first element)."""
     with open(path, "rb") as f:
         if f.readline().strip() != b"ply":
-            raise ValueError(f"input: {str(path)!r} does not start with 'ply'")
+            raise DataFormatError(f"input: {str(path)!r} does not start with 'ply'")
         fmt, count, props, element = None, None, [], None
         while True:
             line = f.readline()
             if not line:
-                raise ValueError(f"input: {str(path)!r} has no end_header")
+                raise DataFormatError(f"input: {str(path)!r} has no end_header")
             words = line.decode("ascii", "replace").split()
             if not words or words[0] in ("comment", "obj_info"):
                 continue
@@ -47,16 +48,16 @@ def _read_ply(path: Path) -> np.ndarray:
                 if element == "vertex":
                     count = int(words[2])
                 elif count is None:
-                    raise ValueError(f"input: {str(path)!r}: the vertex element must come first in a PLY file")
+                    raise DataFormatError(f"input: {str(path)!r}: the vertex element must come first in a PLY file")
             elif words[0] == "property" and element == "vertex":
                 if words[1] == "list":
-                    raise ValueError(f"input: {str(path)!r}: list properties on vertices are not supported")
+                    raise DataFormatError(f"input: {str(path)!r}: list properties on vertices are not supported")
                 if words[1] not in _PLY_TYPES:
-                    raise ValueError(f"input: {str(path)!r}: unknown PLY type {words[1]!r}")
+                    raise DataFormatError(f"input: {str(path)!r}: unknown PLY type {words[1]!r}")
                 props.append((words[2], _PLY_TYPES[words[1]]))
         names = [p[0] for p in props]
         if count is None or not {"x", "y", "z"} <= set(names):
-            raise ValueError(f"input: {str(path)!r} has no vertex element with x, y, z properties")
+            raise DataFormatError(f"input: {str(path)!r} has no vertex element with x, y, z properties")
         if fmt == "ascii":
             rows = [f.readline().split() for _ in range(count)]
             arr = np.asarray(rows, dtype=np.float64)[:, [names.index(c) for c in "xyz"]]
@@ -66,7 +67,7 @@ def _read_ply(path: Path) -> np.ndarray:
             data = np.frombuffer(f.read(dtype.itemsize * count), dtype=dtype, count=count)
             arr = np.stack([data[c].astype(np.float64) for c in "xyz"], -1)
         else:
-            raise ValueError(f"input: {str(path)!r}: unknown PLY format {fmt!r}")
+            raise DataFormatError(f"input: {str(path)!r}: unknown PLY format {fmt!r}")
     return arr.astype(np.float32)
 
 
@@ -75,20 +76,25 @@ def read_points(path: str | os.PathLike) -> np.ndarray:
     such as normals ignored) or ``.ply`` (ascii or binary)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"input: no file at {str(path)!r}")
+        raise MissingFileError(f"input: no file at {str(path)!r}")
     suffix = path.suffix.lower()
-    if suffix == ".npy":
-        arr = np.load(path, allow_pickle=False)
-    elif suffix == ".txt":
-        text = path.read_text().replace(",", " ")
-        arr = np.loadtxt(text.splitlines(), ndmin=2)
-    elif suffix == ".ply":
-        arr = _read_ply(path)
-    else:
-        raise ValueError(f"input: expected a .npy, .txt or .ply file, got {str(path)!r}")
+    if suffix not in (".npy", ".txt", ".ply"):
+        raise ConfigError(f"input: expected a .npy, .txt or .ply file, got {str(path)!r}")
+    try:
+        if suffix == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        elif suffix == ".txt":
+            text = path.read_text().replace(",", " ")
+            arr = np.loadtxt(text.splitlines(), ndmin=2)
+        else:
+            arr = _read_ply(path)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        if isinstance(exc, DataFormatError):
+            raise
+        raise DataFormatError(f"input: cannot read {str(path)!r}: {exc}") from None
     arr = np.asarray(arr, dtype=np.float32)
     if arr.ndim != 2 or arr.shape[1] < 3 or arr.shape[0] < 1:
-        raise ValueError(f"input: expected an [N, >=3] array of points, got shape {arr.shape} from {str(path)!r}")
+        raise DataFormatError(f"input: expected an [N, >=3] array of points, got shape {arr.shape} from {str(path)!r}")
     return np.ascontiguousarray(arr[:, :3])
 
 
@@ -121,7 +127,7 @@ def query_attention(model, points: torch.Tensor, layer: int | None = None) -> di
         att = torch.stack([m.float() for m in maps]).mean(0)
     else:
         if not -len(maps) <= layer < len(maps):
-            raise ValueError(f"layer: expected an index in [{-len(maps)}, {len(maps)}), got {layer}")
+            raise ConfigError(f"layer: expected an index in [{-len(maps)}, {len(maps)}), got {layer}")
         att = maps[layer].float()
     att = att[0].mean(0)  # heads averaged -> [3, G]
     return dict(img=att[1], text=att[2], center=out["center"][0].float())
@@ -175,79 +181,33 @@ def render(points: np.ndarray, w_img: np.ndarray, w_text: np.ndarray, path, titl
     if title:
         fig.suptitle(title, fontsize=10)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ConfigError(f"out: {str(path.parent)!r} is not a folder, so {str(path)!r} cannot be written")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi)
+    except OSError as exc:
+        raise ConfigError(f"out: cannot write the PNG {str(path)!r}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
     return path
 
 
 def visualize(model, points: np.ndarray, out_path, npoints: int = 1024, layer: int | None = None,
               group_size: int = 32, title: str = "") -> Path:
-    """Normalise and FPS ``points`` to ``npoints``, compute both queries' attention, render the PNG."""
+    """Normalise and FPS ``points`` to ``npoints``, compute both queries' attention, render the PNG.
+
+    A cloud with a non-finite coordinate (NaN, inf) is refused: it has no centroid or scale to normalise by.
+    """
+    bad = int((~np.isfinite(np.asarray(points))).any(axis=-1).sum())
+    if bad:
+        raise DataFormatError(f"input: {bad} of the cloud's {len(points)} points have non-finite coordinates "
+                              "(NaN or inf); remove them first")
     pts = torch.from_numpy(normalize(points)).float()
     if pts.shape[0] < npoints:
-        raise ValueError(f"input: the cloud has {pts.shape[0]} points, the model needs at least {npoints}")
+        raise ConfigError(f"input: the cloud has {pts.shape[0]} points, the model needs at least {npoints}")
     pts = fps_points(pts[None], npoints)[0]
     att = query_attention(model, pts, layer)
     w_img = token_to_points(pts, att["center"], att["img"], group_size)
     w_text = token_to_points(pts, att["center"], att["text"], group_size)
     return render(pts.numpy(), w_img.numpy(), w_text.numpy(), out_path, title=title)
-
-
-def _add_args(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--input", help="a point cloud file: .npy, .txt or .ply")
-    src.add_argument("--dataset", help="or a dataset name (synthetic, modelnet40, scan_hardest, ...)")
-    p.add_argument("--root", default=None, help="dataset root (with --dataset)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--index", type=int, default=0, help="sample index in the dataset")
-    p.add_argument("--checkpoint", default=None, help="checkpoint; none = RANDOM weights (said so in the figure)")
-    add_common_args(p, "recon_base")
-    p.add_argument("--npoints", type=int, default=1024)
-    p.add_argument("--group-size", type=int, default=32)
-    p.add_argument("--layer", type=int, default=None, help="block index (negative from the end); default: mean")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="attention.png", help="PNG path")
-
-
-def run(args) -> Path:
-    """Render the attention PNG from parsed arguments."""
-    if args.input:
-        points, label = read_points(args.input), Path(args.input).name
-    else:
-        if not args.root:
-            raise ValueError("root: --dataset needs --root")
-        ds = build_dataset(args.dataset, args.root, args.split, npoints=load_npoints(args.dataset, args.npoints),
-                           **parse_kv(args.data_args, "data-args"))
-        if not 0 <= args.index < len(ds):
-            raise ValueError(f"index: expected 0 <= index < {len(ds)}, got {args.index}")
-        item = ds[args.index]
-        points = np.asarray(item["points"], dtype=np.float32)
-        classes = getattr(ds, "classes", None)
-        label = f"{args.dataset}[{args.index}]" + (f" ({classes[int(item['label'])]})" if classes else "")
-    model = build_model(args.model, args.checkpoint, seed=args.seed, npoints=args.npoints,
-                        num_group=args.npoints // 16, group_size=args.group_size,
-                        **parse_kv(args.model_args, "model-args"))
-    weights = Path(args.checkpoint).name if args.checkpoint else "RANDOM weights (no checkpoint)"
-    layer = "mean over blocks" if args.layer is None else f"block {args.layer}"
-    path = visualize(model, points, args.out, npoints=args.npoints, layer=args.layer, group_size=args.group_size,
-                     title=f"{label} | {args.model}, {weights} | {layer}, heads averaged")
-    print(f"wrote {path}" + ("" if args.checkpoint else " (random weights: no checkpoint given)"))
-    return path
-
-
-def add_visualize_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``recon visualize`` on an argparse ``subparsers`` object; sets ``func``."""
-    p = subparsers.add_parser("visualize", help="PNG of the image/text queries' attention over a cloud",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_args(p)
-    p.set_defaults(func=run)
-    return p
-
-
-def main_visualize(argv: Sequence[str] | None = None) -> int:
-    """``recon visualize`` as a function: returns the exit code."""
-    p = argparse.ArgumentParser(prog="recon visualize", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_args(p)
-    return run_main(run, p, argv)

@@ -113,3 +113,13 @@ def test_rng_state_roundtrip_through_a_weights_only_file(tmp_path):
 def test_load_missing_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         load(str(tmp_path / "nope.pt"))
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage, not a torch file", b"PK\x03\x04truncated"])
+def test_a_broken_training_checkpoint_is_a_checkpoint_error(tmp_path, content):
+    from recon.errors import CheckpointError
+
+    path = tmp_path / "ckpt-last.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="not a readable training checkpoint"):
+        load(str(path))

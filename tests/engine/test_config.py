@@ -3,7 +3,6 @@ import os
 import pytest
 import yaml
 
-from recon.cli import main
 from recon.config import apply_overrides, config_dir, load_config
 
 
@@ -81,17 +80,3 @@ def test_official_hyperparameters():
     assert demo.data.train_split == "train" and not demo.data.args.get("whole")  # no test shapes in pretraining
     pre = load_config("pretrain/tiny")
     assert (pre.optimizer.lr, pre.train.batch_size, pre.model.mask_ratio) == (5e-4, 128, 0.6)
-
-
-def test_cli_reports_config_errors(capsys):
-    assert main(["finetune", "finetune/scan_hardest", "optimizer.lrr=1"]) == 2
-    err = capsys.readouterr().err
-    assert "unknown config key 'optimizer.lrr'" in err and "'lr'" in err
-    assert main(["pretrain", "no/such/config"]) == 2
-    assert "not found" in capsys.readouterr().err
-
-
-def test_cli_lists_configs(capsys):
-    assert main(["configs"]) == 0
-    out = capsys.readouterr().out.split()
-    assert "finetune/scan_hardest" in out and "pretrain/base" in out

@@ -1,12 +1,9 @@
 """Finetuning loop and `recon test` on stand-ins (recon.checkpoint writes and reads the weights)."""
 
-import pytest
-
-pytest.importorskip("recon.checkpoint", reason="recon.checkpoint lands with the models/data branches")
-
 import json
 import os
 
+import pytest
 import yaml
 
 from helpers import standin_config

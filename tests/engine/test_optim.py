@@ -27,7 +27,7 @@ def _names(model, group):
 def test_param_groups_follow_the_official_rules():
     m = _Model()
     groups = {g["name"]: g for g in param_groups(m, weight_decay=0.05, lr=1e-3, cls_lr_mult=10)}
-    # 'cls' params: lr x10 and decayed, even biases / BN (RECON_FACTS §9)
+    # 'cls' params: lr x10 and decayed, even biases / BN (docs/official.md §9)
     assert _names(m, groups["cls_x10"]) == sorted(
         ["cls_token", "cls_pos", "cls_head_finetune.0.weight", "cls_head_finetune.0.bias",
          "cls_head_finetune.1.weight", "cls_head_finetune.1.bias"])
@@ -58,7 +58,7 @@ def test_cos_epoch_matches_timm_as_the_official_loop_uses_it():
     assert by_name()["decay"] == pytest.approx(1e-6)  # epoch 1 still runs at warmup_lr_init
     s.set(5)
     assert by_name()["decay"] == pytest.approx(1e-6 + 4 * (2e-5 - 1e-6) / 10)
-    s.set(11)  # values verified with timm 0.4.5 (RECON_FACTS §9)
+    s.set(11)  # values verified with timm 0.4.5 (docs/official.md §9)
     assert by_name()["decay"] == pytest.approx(1.9948e-5, rel=1e-4)
     assert by_name()["cls_x10"] == pytest.approx(1.9945e-4, rel=1e-4)
     s.set(150)

@@ -1,6 +1,7 @@
 """Run setup: SyncBN is refused where torch cannot run it; TensorBoard scalars or a clean fallback."""
 
 import json
+import logging
 import sys
 
 import pytest
@@ -68,11 +69,12 @@ def test_tensorboard_scalars_are_written(tmp_path):
     assert [r["loss"] for r in _records(tmp_path / "metrics.jsonl")] == [3.0, 2.0, 1.5]
 
 
-def test_without_tensorboard_a_message_says_so_and_jsonl_is_written(tmp_path, monkeypatch, capsys):
+def test_without_tensorboard_a_message_says_so_and_jsonl_is_written(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="recon")
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # makes the import fail
     log = RunLogger(str(tmp_path), tensorboard=True)
     assert not log.tensorboard_enabled
-    assert "TensorBoard is off" in capsys.readouterr().out
+    assert "TensorBoard is off" in caplog.text
     log.log("epoch", 0, loss=1.25)
     log.close()
     assert _records(tmp_path / "metrics.jsonl")[0]["loss"] == 1.25

@@ -3,9 +3,8 @@
 import pytest
 import torch
 
-pytest.importorskip("recon.models.heads", reason="the ablation models build on the model zoo (issue #3)")
 
-from recon.models import create_model, list_models, model_info  # noqa: E402
+from recon.models import create_model, list_models, model_info
 
 SMALL = dict(depth=2, npoints=256, num_group=16)
 PRE = dict(SMALL, decoder_depth=1)

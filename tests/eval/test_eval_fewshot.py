@@ -70,20 +70,3 @@ def test_folds_and_official_configs():
         assert cfg["model"]["num_classes"] == 40 and cfg["model"]["drop_path_rate"] == 0.1
         assert cfg["train"]["transform"] == "rotate" and cfg["train"]["grad_clip"] == 10
         assert cfg["eval"]["best_on"] == "last"
-
-
-def test_command_on_synthetic_pickles_with_a_bound_runner(tmp_path, monkeypatch):
-    # the command path (config, grid, result files) with run_fold bound to a recorder
-    (tmp_path / "fs" / "5way_10shot").mkdir(parents=True)
-    parser_args = ["--root", str(tmp_path / "fs"), "--ways", "5", "--shots", "10", "--folds", "0-1",
-                   "--out", str(tmp_path / "out"), "--config", "fewshot/linear", "--official-selection"]
-    import argparse
-
-    p = argparse.ArgumentParser()
-    fs._add_args(p)
-    calls = []
-    summary = fs.run(p.parse_args(parser_args), run_fold=fake_run_fold(calls))
-    assert summary["5way_10shot"]["n"] == 2
-    res = json.loads((tmp_path / "out" / "result_5way_10shot.json").read_text())
-    assert res["protocol"] == "fewshot" and res["way"] == 5 and res["value"] == pytest.approx(90.5)
-    assert "fewshot/linear" in res["setting"] and "official selection" in res["notes"][1]

@@ -6,6 +6,7 @@ import json
 import pytest
 import yaml
 
+from recon.cli import main
 from recon.eval import report
 from recon.eval.report import PAPER, Protocol, Result
 
@@ -140,13 +141,13 @@ def test_command_writes_markdown_and_chart(tmp_path):
     runs = tmp_path / "runs"
     _finetune_run(runs / "a", repeats=299)
     md, png = tmp_path / "out" / "r.md", tmp_path / "out" / "r.png"
-    assert report.main_report([str(runs), "--out", str(md), "--png", str(png)]) == 0
+    assert main(["report", str(runs), "--out", str(md), "--png", str(png)]) == 0
     assert md.read_text().startswith("| source |")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report.plot_report([], tmp_path / "none.png") is None
     with pytest.raises(FileNotFoundError):
         report.collect(tmp_path / "nope")
-    assert report.main_report([str(tmp_path / "nope")]) == 2
+    assert main(["report", str(tmp_path / "nope")]) == 2
 
 
 def test_model_family_must_match(tmp_path):

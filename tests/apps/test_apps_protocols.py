@@ -1,4 +1,5 @@
-"""The commands end to end on the synthetic set and on tiny files in the real formats.
+"""The protocol commands (svm, visualize, zeroshot, fewshot, report) end to end through ``recon.cli.main``,
+on the synthetic set and on tiny files in the real formats.
 
 Small models (ReCon-Tiny cut to one block) and few points keep each command to seconds on 2 cores.
 """
@@ -10,10 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("recon.models.heads", reason="the model zoo (issue #3) is needed end to end")
-pytest.importorskip("recon.data.synthetic", reason="the datasets (issue #4) are needed end to end")
-
-from recon.eval import fewshot, report, svm, visualize, zeroshot  # noqa: E402
+from recon.cli import main
+from recon.eval import fewshot, report, svm
 
 TINY = ["--model-args", "depth=1"]
 SYN = ["--data-args", "num_per_class=5", "num_classes=4"]
@@ -32,20 +31,19 @@ def test_svm_command_on_synthetic_with_cache(syn_root, tmp_path, capsys):
     out = tmp_path / "svm.json"
     argv = ["--dataset", "synthetic", "--root", str(syn_root), "--model", "recon_tiny", "--npoints", "256",
             "--cache-dir", str(tmp_path / "cache"), "--out", str(out), *TINY, *SYN]
-    assert svm.main_svm(argv) == 0
+    assert main(["svm", *argv]) == 0
     res = json.loads(out.read_text())
     assert res["protocol"] == "svm" and res["dataset"] == "synthetic" and 0 <= res["value"] <= 100
     assert res["dim"] == 2 * 192 and res["n"] == 4 and res["n_train"] == 16
     assert "random weights (no checkpoint)" in res["notes"]
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
     assert "RANDOM weights" in capsys.readouterr().err
-    assert svm.main_svm(argv) == 0
+    assert main(["svm", *argv]) == 0
     assert "features from cache" in capsys.readouterr().err
     assert json.loads(out.read_text())["value"] == res["value"]
 
 
 def test_pretrained_vs_random_probe(syn_root, tmp_path):
-    pytest.importorskip("recon.checkpoint", reason="checkpoint loading (issue #3) is needed to load the model")
     from recon.models import create_model
 
     torch.manual_seed(5)
@@ -69,16 +67,16 @@ def test_visualize_command_ply_and_dataset(syn_root, tmp_path, capsys):
                 "property float y\nproperty float z\nend_header\n".encode())
         f.write(pts.astype("<f4").tobytes())
     png = tmp_path / "a.png"
-    assert visualize.main_visualize(["--input", str(ply), "--model", "recon_tiny", "--npoints", "256",
+    assert main(["visualize", "--input", str(ply), "--model", "recon_tiny", "--npoints", "256",
                                      "--layer", "-1", "--out", str(png), *TINY]) == 0
     assert "random weights" in capsys.readouterr().out
     img = mpimg.imread(png)
     assert img.shape[:2] == (600, 1200) and img[..., :3].std() > 0.01
     png2 = tmp_path / "b.png"
-    assert visualize.main_visualize(["--dataset", "synthetic", "--root", str(syn_root), "--index", "2", "--model",
+    assert main(["visualize", "--dataset", "synthetic", "--root", str(syn_root), "--index", "2", "--model",
                                      "recon_tiny", "--npoints", "256", "--out", str(png2), *TINY, *SYN]) == 0
     assert mpimg.imread(png2).shape[:2] == (600, 1200)
-    assert visualize.main_visualize(["--dataset", "synthetic", "--root", str(syn_root), "--index", "99",
+    assert main(["visualize", "--dataset", "synthetic", "--root", str(syn_root), "--index", "99",
                                      *SYN]) == 2  # a user error is one line and exit code 2
 
 
@@ -136,7 +134,6 @@ def _zs_args(variant, root, ckpt):
 
 
 def test_zeroshot_command_on_modelnet10_files(tmp_path, monkeypatch):
-    pytest.importorskip("recon.checkpoint", reason="checkpoint loading (issue #3) is needed to load the model")
     import recon.teachers
 
     monkeypatch.setattr(recon.teachers, "build_text_teacher", lambda arch, weights: _FastTeacher())
@@ -146,19 +143,18 @@ def test_zeroshot_command_on_modelnet10_files(tmp_path, monkeypatch):
     ckpt = tmp_path / "zs.pth"
     _zeroshot_checkpoint(ckpt)
     common = _zs_args("modelnet10", root, ckpt)
-    assert zeroshot.main_zeroshot([*common, "--out", str(tmp_path / "a.json")]) == 0
+    assert main(["zeroshot", *common, "--out", str(tmp_path / "a.json")]) == 0
     a = json.loads((tmp_path / "a.json").read_text())
     assert a["protocol"] == "zeroshot" and a["n"] == 20 and a["merge_train"] is False and a["ratio"] == 0.2
     assert a["classes"] == [f"shape{i}" for i in range(10)] and len(a["per_class"]) == 10
-    assert zeroshot.main_zeroshot([*common, "--merge-train", "--single-prompt", "--out", str(tmp_path / "b.json")]) == 0
+    assert main(["zeroshot", *common, "--merge-train", "--single-prompt", "--out", str(tmp_path / "b.json")]) == 0
     b = json.loads((tmp_path / "b.json").read_text())
     assert b["n"] == 40 and b["single_prompt"] == 0 and "merged" in b["setting"]
-    assert zeroshot.main_zeroshot([*common, "--out", str(tmp_path / "c.json")]) == 0
+    assert main(["zeroshot", *common, "--out", str(tmp_path / "c.json")]) == 0
     assert json.loads((tmp_path / "c.json").read_text())["value"] == a["value"]  # seeded sampling
 
 
 def test_zeroshot_command_on_scanobjectnn_h5_with_the_text_tower(tmp_path, monkeypatch):
-    pytest.importorskip("recon.checkpoint", reason="checkpoint loading (issue #3) is needed to load the model")
     monkeypatch.delenv("RECON_TEXT_TEACHER", raising=False)
     root = tmp_path / "data"
     root.mkdir()
@@ -166,18 +162,17 @@ def test_zeroshot_command_on_scanobjectnn_h5_with_the_text_tower(tmp_path, monke
     ckpt = tmp_path / "zs.pth"
     _zeroshot_checkpoint(ckpt)
     with pytest.warns(UserWarning, match="RANDOM"):
-        assert zeroshot.main_zeroshot([*_zs_args("scan_objonly", root, ckpt), "--out", str(tmp_path / "a.json")]) == 0
+        assert main(["zeroshot", *_zs_args("scan_objonly", root, ckpt), "--out", str(tmp_path / "a.json")]) == 0
     a = json.loads((tmp_path / "a.json").read_text())
     assert a["n"] == 6 and a["ratio"] == 0.15 and a["classes"][-1] == "toile" and 0 <= a["value"] <= 100
 
 
 def test_zeroshot_refuses_a_checkpoint_without_projections(tmp_path):
-    pytest.importorskip("recon.checkpoint", reason="checkpoint loading (issue #3) is needed to load the model")
     root = tmp_path / "data"
     root.mkdir()
     _write_scanobjectnn(root)
     torch.save({"base_model": {"cls_token": torch.zeros(1, 1, 192)}}, tmp_path / "x.pth")
-    assert zeroshot.main_zeroshot(["--dataset", "scan_objonly", "--root", str(root), "--checkpoint",
+    assert main(["zeroshot", "--dataset", "scan_objonly", "--root", str(root), "--checkpoint",
                                    str(tmp_path / "x.pth"), "--text-teacher", "tiny", "--model-args",
                                    "embed_dim=192", "num_heads=3", "depth=1"]) == 2
 
@@ -195,8 +190,6 @@ def _write_fewshot(root, way=5, shot=2, folds=(0, 1), n_test=2, n_points=512):
 
 
 def test_fewshot_command_through_the_engine_with_resume(tmp_path, capsys):
-    pytest.importorskip("recon.engine.train_finetune", reason="the finetune loop (issue #5) runs each fold")
-    pytest.importorskip("recon.checkpoint", reason="the finetune loop saves checkpoints (issue #3)")
     _write_fewshot(tmp_path / "fs")
     argv = ["--root", str(tmp_path / "fs"), "--ways", "5", "--shots", "2", "--folds", "0-1", "--out",
             str(tmp_path / "runs"), "--config", "fewshot/linear",
@@ -204,12 +197,12 @@ def test_fewshot_command_through_the_engine_with_resume(tmp_path, capsys):
             "train.npoints=256", "train.point_all=256", "train.epochs=2", "scheduler.t_initial=2",
             "scheduler.warmup_epochs=0", "train.batch_size=5", "eval.batch_size=10", "eval.votes=1",
             "log.progress=false", "log.tensorboard=false", "device=cpu"]
-    assert fewshot.main_fewshot(argv) == 0
+    assert main(["fewshot", *argv]) == 0
     res = json.loads((tmp_path / "runs" / "result_5way_2shot.json").read_text())
     assert res["n"] == 2 and len(res["accs"]) == 2 and all(0 <= a <= 100 for a in res["accs"])
     assert res["value"] == pytest.approx(np.mean(res["accs"])) and "from scratch" in res["notes"][0]
     capsys.readouterr()
-    assert fewshot.main_fewshot(argv) == 0  # resume: both folds are read back, none rerun
+    assert main(["fewshot", *argv]) == 0  # resume: both folds are read back, none rerun
     assert capsys.readouterr().err.count("done before") == 2
     text = report.build_report(report.collect(tmp_path / "runs"))
     assert "| fewshot | modelnet40 |" in text

@@ -1,9 +1,9 @@
-import argparse
 import json
+import logging
 
 import pytest
 
-from recon.eval import voting
+from recon.apps import test as voting
 
 
 class Cfg(dict):
@@ -32,36 +32,24 @@ def fake_test(calls):
     return test_checkpoint
 
 
-def parse(argv):
-    p = argparse.ArgumentParser()
-    p.add_argument("config")
-    p.add_argument("overrides", nargs="*")
-    p.add_argument("--ckpt")
-    p.add_argument("--votes", type=int)
-    p.add_argument("--repeats", type=int)
-    p.add_argument("--seed", type=int)
-    voting.add_voting_args(p)
-    return p.parse_args(argv)
-
-
-def test_default_is_one_pass_and_official_is_the_loud_max(tmp_path, capsys):
+def test_default_is_one_pass_and_official_is_the_loud_max(tmp_path, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="recon")
     calls = []
-    res = voting.run_test(parse(["c.yaml", "--ckpt", "m.pt", "--result", str(tmp_path / "a.json")]), CFG,
-                          test_fn=fake_test(calls))
+    res = voting.run_test(CFG, "c.yaml", ckpt="m.pt", result=str(tmp_path / "a.json"), test_fn=fake_test(calls))
     assert calls == [None] and res["accuracy_vote"] == 80.0
     rec = json.loads((tmp_path / "a.json").read_text())
     assert rec["protocol"] == "finetune" and rec["dataset"] == "scan_objbg" and rec["npoints"] == 2048
     assert rec["value"] == 80.0 and "one 10-vote pass" in rec["setting"]
-    res = voting.run_test(parse(["c.yaml", "--ckpt", "m.pt", "--official-voting", "--result", str(tmp_path / "b.json")]),
-                          CFG, test_fn=fake_test(calls))
+    res = voting.run_test(CFG, "c.yaml", ckpt="m.pt", official_voting=True, result=str(tmp_path / "b.json"),
+                          test_fn=fake_test(calls))
     assert calls[-1] == voting.OFFICIAL_PASSES == 299
     assert res["accuracy_official"] == 86.0 and res["official_voting"] is True
     out = capsys.readouterr()
-    assert "OFFICIAL VOTING" in out.err and "optimistic" in out.out
+    assert "OFFICIAL VOTING" in caplog.text and "optimistic" in out.out
     rec = json.loads((tmp_path / "b.json").read_text())
     assert rec["value"] == 86.0 and "optimistic" in rec["notes"][0]
     with pytest.raises(ValueError, match="ckpt"):
-        voting.run_test(parse(["c.yaml"]), CFG, test_fn=fake_test(calls))
+        voting.run_test(CFG, "c.yaml", test_fn=fake_test(calls))
 
 
 def test_seeds_mean_std_and_resume(tmp_path):
@@ -95,5 +83,6 @@ def test_seed_summary_and_dataset_keys():
     assert voting.seed_summary([90.0, 92.0]) == dict(mean=91.0, std=1.0, min=90.0, max=92.0, n=2)
     with pytest.raises(ValueError):
         voting.seed_summary([])
-    assert voting.dataset_key(Cfg(data={"name": "ModelNet40", "args": {"num_category": 10}})) == "modelnet10"
-    assert voting.dataset_key(Cfg(data={"name": "SyntheticShapes"})) == "synthetic"
+    record = voting.result_record(Cfg(data={"name": "ModelNet40", "args": {"num_category": 10}}), 1.0, None, "s")
+    assert record["dataset"] == "modelnet10"
+    assert voting.result_record(Cfg(data={"name": "SyntheticShapes"}), 1.0, None, "s")["dataset"] == "synthetic"

@@ -15,7 +15,6 @@ Prints accuracies, timings and output paths; writes ``<out>/summary.json``.
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import time
@@ -23,9 +22,27 @@ import warnings
 
 import torch
 
+from recon.atomic import atomic_write_json
 from recon.config import load_config
 
+from ._args import positive
+
 __all__ = ["run_demo"]
+
+NAME = "demo"
+
+
+def add_parser(sub):
+    p = sub.add_parser(NAME, help="the whole pipeline on the built-in synthetic shapes (≈10 min on 2 cores)")
+    p.add_argument("--out", default=os.path.join("runs", "demo"), help="output folder (default runs/demo)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="pretrain and finetune epochs (default: the demo configs'; 1 = a smoke run)")
+    p.add_argument("--num-per-class", type=int, default=None, help="synthetic shapes per class and split")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(_run=run_demo)
+    return p
 
 
 def _describe(cfg) -> str:
@@ -47,7 +64,8 @@ def _model_kwargs(cfg) -> dict:
 
 def _probe(pre_cfg, backbone: str, data_root: str, data_kwargs: dict, out: str) -> dict:
     """SVM accuracy of pretrained vs random-init features, and the attention PNG of one test shape."""
-    from recon.eval.common import build_dataset, build_model
+    from recon.data.registry import build_dataset
+    from recon.eval.frozen import frozen_model
     from recon.eval.svm import pretrained_vs_random
     from recon.eval.visualize import visualize
 
@@ -56,7 +74,7 @@ def _probe(pre_cfg, backbone: str, data_root: str, data_kwargs: dict, out: str) 
                                data_kwargs=data_kwargs, cache_dir=None, seed=int(pre_cfg.seed))
     test = build_dataset("synthetic", data_root, "test", npoints=1024, **data_kwargs)
     sample = test[0]
-    model = build_model("recon_tiny", backbone, num_classes=len(test.classes), npoints=npoints, **kw)
+    model = frozen_model("recon_tiny", backbone, num_classes=len(test.classes), npoints=npoints, **kw)
     name = test.classes[int(sample["label"])]
     png = visualize(model, sample["points"][:, :3].numpy(), os.path.join(out, "attention.png"), npoints=npoints,
                     group_size=kw["group_size"], title=f"pretrained demo ReCon-Tiny, test shape 0 ({name})")
@@ -75,8 +93,9 @@ def run_demo(out: str = "runs/demo", epochs: int | None = None, num_per_class: i
         threads: ``torch.set_num_threads`` (default: torch's choice).
         quiet: no progress bars.
     """
-    if epochs is not None and epochs < 1:
-        raise ValueError(f"--epochs must be >= 1, got {epochs}")
+    positive(epochs, "--epochs")
+    positive(num_per_class, "--num-per-class", 2)
+    positive(threads, "--threads")
     if threads:
         torch.set_num_threads(int(threads))
     t0 = time.perf_counter()
@@ -108,12 +127,12 @@ def run_demo(out: str = "runs/demo", epochs: int | None = None, num_per_class: i
     t = time.perf_counter()
     from recon.data.synthetic import generate
 
-    generate(data_root, num_per_class=npc, seed=seed, num_classes=int(pre_cfg.data.args.get("num_classes", 12)))
+    generate(data_root, num_per_class=npc, seed=seed, num_classes=int(pre_cfg.data.args.num_classes))
     timings["data"] = time.perf_counter() - t
     print(f"[demo] synthetic set ({npc} shapes/class) ready in {timings['data']:.1f}s: {data_root}")
 
-    from .train_finetune import finetune
-    from .train_pretrain import pretrain
+    from recon.engine.train_finetune import finetune
+    from recon.engine.train_pretrain import pretrain
 
     t = time.perf_counter()
     with warnings.catch_warnings():
@@ -135,7 +154,7 @@ def run_demo(out: str = "runs/demo", epochs: int | None = None, num_per_class: i
     timings["scratch"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    data_kwargs = {"num_per_class": npc, "seed": seed, "num_classes": int(pre_cfg.data.args.get("num_classes", 12))}
+    data_kwargs = {"num_per_class": npc, "seed": seed, "num_classes": int(pre_cfg.data.args.num_classes)}
     probe = _probe(pre_cfg, pre["checkpoints"]["backbone"], data_root, data_kwargs, out)
     timings["svm_and_attention"] = time.perf_counter() - t
     seconds = time.perf_counter() - t0
@@ -167,8 +186,7 @@ def run_demo(out: str = "runs/demo", epochs: int | None = None, num_per_class: i
             "attention_png": probe["attention_png"],
         },
     }
-    with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2, default=float)
+    atomic_write_json(os.path.join(out, "summary.json"), summary, indent=2, default=float)
     print()
     print(f"recon demo finished in {seconds:.0f}s on {torch.get_num_threads()} threads "
           f"(data {timings['data']:.0f}s, pretrain {timings['pretrain']:.0f}s, finetune "
@@ -188,3 +206,4 @@ def run_demo(out: str = "runs/demo", epochs: int | None = None, num_per_class: i
     print(f"  test again: recon test demo/finetune --ckpt {summary['paths']['finetuned_model']} "
           f"data.root={data_root} data.args.num_per_class={npc} data.args.seed={seed}")
     return summary
+
