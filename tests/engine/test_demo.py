@@ -1,12 +1,5 @@
 """`recon demo` end to end in its fast setting (1 epoch, 4 shapes per class)."""
 
-import pytest
-
-pytest.importorskip("recon.models", reason="recon.models lands with the models/data branches")
-pytest.importorskip("recon.checkpoint", reason="recon.checkpoint lands with the models/data branches")
-pytest.importorskip("recon.data", reason="recon.data lands with the models/data branches")
-pytest.importorskip("recon.teachers", reason="recon.teachers lands with the models/data branches")
-
 import json
 
 from recon.cli import main

@@ -2,7 +2,6 @@
 
 import pytest
 
-pytest.importorskip("recon.checkpoint", reason="recon.checkpoint lands with the models/data branches")
 
 import json
 import os

@@ -1,10 +1,5 @@
 """One optimizer step on the real (shrunken) ReCon models changes the weights; a few lower the loss."""
 
-import pytest
-
-pytest.importorskip("recon.models", reason="recon.models lands with the models/data branches")
-pytest.importorskip("recon.data.transforms", reason="recon.data.transforms lands with the models/data branches")
-
 import torch
 
 from recon.engine.loop import Amp, train_epoch

@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-pytest.importorskip("recon.models.heads", reason="the ablation models build on the model zoo (issue #3)")
 
 from recon.models import create_model, list_models, model_info  # noqa: E402
 

@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("recon.models.heads", reason="the model zoo (issue #3) is needed end to end")
-pytest.importorskip("recon.data.synthetic", reason="the datasets (issue #4) are needed end to end")
 
 from recon.eval import fewshot, report, svm, visualize, zeroshot  # noqa: E402
 
@@ -45,7 +43,6 @@ def test_svm_command_on_synthetic_with_cache(syn_root, tmp_path, capsys):
 
 
 def test_pretrained_vs_random_probe(syn_root, tmp_path):
-    pytest.importorskip("recon.checkpoint", reason="checkpoint loading (issue #3) is needed to load the model")
     from recon.models import create_model
 
     torch.manual_seed(5)
@@ -136,7 +133,6 @@ def _zs_args(variant, root, ckpt):
 
 
 def test_zeroshot_command_on_modelnet10_files(tmp_path, monkeypatch):
-    pytest.importorskip("recon.checkpoint", reason="checkpoint loading (issue #3) is needed to load the model")
     import recon.teachers
 
     monkeypatch.setattr(recon.teachers, "build_text_teacher", lambda arch, weights: _FastTeacher())
@@ -158,7 +154,6 @@ def test_zeroshot_command_on_modelnet10_files(tmp_path, monkeypatch):
 
 
 def test_zeroshot_command_on_scanobjectnn_h5_with_the_text_tower(tmp_path, monkeypatch):
-    pytest.importorskip("recon.checkpoint", reason="checkpoint loading (issue #3) is needed to load the model")
     monkeypatch.delenv("RECON_TEXT_TEACHER", raising=False)
     root = tmp_path / "data"
     root.mkdir()
@@ -172,7 +167,6 @@ def test_zeroshot_command_on_scanobjectnn_h5_with_the_text_tower(tmp_path, monke
 
 
 def test_zeroshot_refuses_a_checkpoint_without_projections(tmp_path):
-    pytest.importorskip("recon.checkpoint", reason="checkpoint loading (issue #3) is needed to load the model")
     root = tmp_path / "data"
     root.mkdir()
     _write_scanobjectnn(root)
@@ -195,8 +189,6 @@ def _write_fewshot(root, way=5, shot=2, folds=(0, 1), n_test=2, n_points=512):
 
 
 def test_fewshot_command_through_the_engine_with_resume(tmp_path, capsys):
-    pytest.importorskip("recon.engine.train_finetune", reason="the finetune loop (issue #5) runs each fold")
-    pytest.importorskip("recon.checkpoint", reason="the finetune loop saves checkpoints (issue #3)")
     _write_fewshot(tmp_path / "fs")
     argv = ["--root", str(tmp_path / "fs"), "--ways", "5", "--shots", "2", "--folds", "0-1", "--out",
             str(tmp_path / "runs"), "--config", "fewshot/linear",

@@ -7,7 +7,6 @@ from eval_helpers import ListDataset, blobs
 
 
 def test_feature_layout_by_hand():
-    pytest.importorskip("recon.models.heads", reason="the model zoo (issue #3) holds svm_feature")
     from recon import models
     cls = torch.tensor([[1.0, -5.0]])
     img = torch.tensor([[0.0, 2.0]])
@@ -19,7 +18,6 @@ def test_feature_layout_by_hand():
 
 
 def test_accuracy_cache_and_separable_data(standin, tmp_path, monkeypatch):
-    pytest.importorskip("recon.models.heads", reason="the model zoo (issue #3) holds svm_feature")
     pts, labels = blobs(n_per_class=8, npoints=96)
     train = ListDataset(pts[::2], labels[::2])
     test = ListDataset(pts[1::2], labels[1::2])

@@ -19,7 +19,6 @@ def toy_encode(texts):
 
 
 def test_official_ratios_and_scan_classes():
-    pytest.importorskip("recon.models.heads", reason="the model zoo (issue #3) holds the official ratios")
     assert zs.zeroshot_ratio("modelnet10") == 0.2
     assert zs.zeroshot_ratio("modelnet40") == 0.25
     assert zs.zeroshot_ratio("scan_hardest") == 0.05
