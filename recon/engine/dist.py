@@ -97,8 +97,7 @@ def _elastic_store(rank: int, world: int):
     nodes it matches as long as every node's group fails and restarts together, which is what
     happens when a peer dies under gloo or nccl.
     """
-    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
-    if attempt is None:
+    if "TORCHELASTIC_RESTART_COUNT" not in os.environ:
         return None
     from torch.distributed.constants import default_pg_timeout
 

@@ -1,12 +1,14 @@
 """A small finetune (the demo recipe, shrunk) launched through torchrun on CPU, and its weights."""
 
 import os
+import socket
 import subprocess
 import sys
 
 from safetensors.torch import load_file
 
-from conftest import HERE, ROOT
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
 
 FINETUNE = ["finetune", "demo/finetune", "data.args.num_per_class=4", "model.depth=2", "train.epochs=3",
             "scheduler.t_initial=3", "eval.votes=1", "train.batch_size=8", "log.progress=false",
@@ -14,6 +16,7 @@ FINETUNE = ["finetune", "demo/finetune", "data.args.num_per_class=4", "model.dep
 
 
 def env() -> dict:
+    """For child processes: the checkout importable, 1 thread each, gloo on the loopback interface."""
     e = dict(os.environ)
     e["PYTHONPATH"] = os.pathsep.join([ROOT, HERE] + [p for p in e.get("PYTHONPATH", "").split(os.pathsep) if p])
     e["OMP_NUM_THREADS"] = "1"
@@ -41,3 +44,10 @@ def assert_same_weights(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     differ = [k for k in a if not (a[k].dtype == b[k].dtype and a[k].shape == b[k].shape and (a[k] == b[k]).all())]
     assert not differ, f"{len(differ)} tensors differ, e.g. {differ[:5]}"
+
+
+def free_port() -> int:
+    """A port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

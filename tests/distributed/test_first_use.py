@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import HERE, ROOT
+from ddp_runs import HERE, ROOT
 from recon.atomic import build_once
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "data"))

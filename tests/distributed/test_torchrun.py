@@ -9,7 +9,6 @@ import time
 import pytest
 
 import ddp_runs
-from conftest import free_port
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +66,7 @@ def test_a_worker_killed_after_a_checkpoint_comes_back_and_ends_bit_exact(shared
 
 def test_two_single_process_nodes_equal_one_node_with_two_processes(shared, tmp_path):
     data, reference = shared
-    port = free_port()
+    port = ddp_runs.free_port()
     out = tmp_path / "two_nodes"
     procs = []
     for node in range(2):
