@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from recon.atomic import atomic_write, build_once
+
 from . import _files
 from .transforms import pc_normalize
 
@@ -77,11 +79,13 @@ def build_fps_cache(root: str, split: str, npoints: int = 8192, num_category: in
             for j, i in enumerate(chunk):
                 out[i] = np.ascontiguousarray(pcs[i][idx[j]])
     labels = [np.array([names.index(c)], dtype=np.int32) for c, _ in items]
-    tmp = out_path + ".tmp"
-    with open(tmp, "wb") as f:
-        pickle.dump([out, labels], f)
-    os.replace(tmp, out_path)
+    atomic_write(out_path, lambda tmp: _dump(tmp, [out, labels]))  # a unique temporary per writer
     return out_path
+
+
+def _dump(path: str, obj) -> None:
+    with open(path, "wb") as f:
+        pickle.dump(obj, f)
 
 
 def _index(root: str, split: str, num_category: int):
@@ -133,8 +137,10 @@ class ModelNet40(Dataset):
             path = exact
         elif self.npoints < 8192 and os.path.exists(full):
             path = full
-        elif build_cache:
-            path = build_fps_cache(root, split, self.npoints, num_category)
+        elif build_cache:  # one builder among the ranks / jobs sharing root; the others wait, then read
+            build_once(exact, lambda: os.path.exists(exact),
+                       lambda: build_fps_cache(root, split, self.npoints, num_category))
+            path = exact
         else:
             raise _files.missing(exact, self.name, LAYOUT, ORIGIN)
         self.dat_path = path

@@ -11,6 +11,7 @@ reads it through the real :class:`~recon.data.shapenet.ShapeNet55` loader.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -19,9 +20,12 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
+from recon.atomic import atomic_write, atomic_write_json, atomic_write_text, build_once
 from recon.errors import ConfigError
 
 from .shapenet import ShapeNet55
+
+_log = logging.getLogger("recon.data")
 
 __all__ = ["CLASSES", "generate", "SyntheticShapes", "sample_shape", "render_view"]
 
@@ -264,14 +268,21 @@ def _manifest(num_classes, num_per_class, seed, num_points, image_size, noise, o
             "occlusion": occlusion}
 
 
+def _save_npy(path: str, array: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.save would append ".npy" to a temporary's name
+        np.save(f, array, allow_pickle=False)
+
+
 def _job(args):
     root, k, i, seed, num_points, image_size, noise, occlusion = args
     rng = np.random.default_rng([seed, k, i])
     pts, nrm = sample_shape(k, rng, num_points, noise, occlusion)
     name = f"{_synset(k)}-{k:02d}{i:05d}"
-    np.save(os.path.join(root, "shapenet_pc", name + ".npy"), pts)
-    render_view(pts, nrm, rng, image_size).save(os.path.join(root, "shapenet_img", name + ".png"),
-                                                compress_level=1)
+    image = render_view(pts, nrm, rng, image_size)
+    # temporary + rename: a generator killed mid-file never leaves a torn file under its final name
+    atomic_write(os.path.join(root, "shapenet_pc", name + ".npy"), lambda tmp: _save_npy(tmp, pts), durable=False)
+    atomic_write(os.path.join(root, "shapenet_img", name + ".png"),
+                 lambda tmp: image.save(tmp, format="PNG", compress_level=1), durable=False)
     return name
 
 
@@ -314,13 +325,21 @@ def generate(root: str, num_per_class: int = 100, seed: int = 0, num_points: int
     if not 0 <= occlusion < 0.9:
         raise ConfigError(f"occlusion must be in [0, 0.9), got {occlusion}")
     manifest = _manifest(num_classes, num_per_class, seed, num_points, image_size, noise, occlusion)
-    if _is_complete(root, manifest):
-        return root
+    # One writer: the other ranks of a DDP job (or other jobs sharing ``root``) wait for the lock,
+    # then find the folder complete.
+    build_once(os.path.join(root, "synthetic.json"), lambda: _is_complete(root, manifest),
+               lambda: _write(root, manifest, seed, num_points, image_size, workers, num_classes,
+                              num_per_class, noise, occlusion, test_fraction, verbose))
+    return root
+
+
+def _write(root, manifest, seed, num_points, image_size, workers, num_classes, num_per_class, noise,
+           occlusion, test_fraction, verbose) -> None:
     t0 = time.time()
     for d in ("shapenet_pc", "shapenet_img", "ShapeNet-55"):
         os.makedirs(os.path.join(root, d), exist_ok=True)
     meta_path = os.path.join(root, "synthetic.json")
-    if os.path.exists(meta_path):
+    if os.path.exists(meta_path):  # the manifest vouches for the files: gone until they all are
         os.remove(meta_path)
     jobs = [(root, k, i, seed, num_points, image_size, noise, occlusion)
             for k in range(num_classes) for i in range(num_per_class)]
@@ -338,15 +357,12 @@ def generate(root: str, num_per_class: int = 100, seed: int = 0, num_points: int
     for (_, k, i, *_), name in zip(jobs, names):
         split["test" if i >= num_per_class - n_test else "train"].append(name + ".npy")
     for s, lines in split.items():
-        with open(os.path.join(root, "ShapeNet-55", f"{s}.txt"), "w") as f:
-            f.write("\n".join(lines) + "\n")
-    with open(os.path.join(root, "shapenet55.json"), "w") as f:
-        json.dump([{"catalogue": int(_synset(k)), "describe": _NAMES[k]} for k in range(num_classes)], f)
-    with open(meta_path, "w") as f:
-        json.dump(manifest, f)
+        atomic_write_text(os.path.join(root, "ShapeNet-55", f"{s}.txt"), "\n".join(lines) + "\n")
+    atomic_write_json(os.path.join(root, "shapenet55.json"),
+                      [{"catalogue": int(_synset(k)), "describe": _NAMES[k]} for k in range(num_classes)])
+    atomic_write_json(meta_path, manifest)  # last: the folder is complete once this is in place
     if verbose:
-        print(f"synthetic shapes: {len(jobs)} shapes in {time.time() - t0:.1f}s -> {root}")
-    return root
+        _log.info(f"synthetic shapes: {len(jobs)} shapes in {time.time() - t0:.1f}s -> {root}")
 
 
 class SyntheticShapes(ShapeNet55):

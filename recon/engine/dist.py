@@ -3,7 +3,9 @@
 ``torchrun --nproc_per_node=N -m recon.cli pretrain ...`` sets ``RANK``, ``LOCAL_RANK`` and
 ``WORLD_SIZE``; :func:`init_distributed` reads them, picks nccl on CUDA and gloo on CPU, and binds
 each process to ``cuda:LOCAL_RANK``. Without those variables everything runs in one process.
-Multi-node is torchrun's business (``--nnodes``, ``--rdzv_endpoint``); nothing here changes.
+Multi-node is torchrun's business (``--nnodes``, ``--rdzv-endpoint``); nothing here changes.
+Under torchrun's elastic restarts (``--max-restarts``) every restart round gets its own key space in
+the rendezvous store (:func:`_elastic_store`). See docs/distributed.md.
 """
 
 from __future__ import annotations
@@ -75,8 +77,32 @@ def init_distributed(device: str = "auto", backend: str | None = None) -> DistIn
     else:
         dev = torch.device("cpu")
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend=backend or ("nccl" if use_cuda else "gloo"), rank=rank, world_size=world)
+        dist.init_process_group(backend=backend or ("nccl" if use_cuda else "gloo"), rank=rank, world_size=world,
+                                store=_elastic_store(rank, world))
     return DistInfo(rank=rank, world_size=world, local_rank=local, device=dev)
+
+
+def _elastic_store(rank: int, world: int):
+    """The process-group store of this torchrun restart round (``None`` outside torchelastic).
+
+    Why: since torch 2.4 torchrun's c10d rendezvous shares its own TCPStore with the workers
+    (``TORCHELASTIC_USE_AGENT_STORE=True``), and that store lives as long as the agent: the
+    ``MASTER_PORT`` of a restarted worker group is the port of the previous round, and the keys the
+    previous round's process group wrote (``default_pg/...``: gloo's per-rank listening addresses,
+    nccl's unique id, the init barrier's counters) are still there. torch's ``env://`` handler assumes
+    "a new TCPStore for every retry" and adds no per-attempt prefix, so a restarted gloo group reads
+    the dead workers' addresses and fails in ``connectFullMesh`` ("Connection refused") or waits on
+    them until the timeout. Prefixing the store with the restart count gives each round fresh keys
+    (the scheme torch itself used before sharing the store). The count is per agent: on several
+    nodes it matches as long as every node's group fails and restarts together, which is what
+    happens when a peer dies under gloo or nccl.
+    """
+    if "TORCHELASTIC_RESTART_COUNT" not in os.environ:
+        return None
+    from torch.distributed.constants import default_pg_timeout
+
+    store, _, _ = next(dist.rendezvous("env://", rank=rank, world_size=world, timeout=default_pg_timeout))
+    return dist.PrefixStore(f"recon/attempt_{_env_int('TORCHELASTIC_RESTART_COUNT', 0)}", store)
 
 
 def cleanup() -> None:

@@ -1,7 +1,8 @@
 """Pretraining data with teacher features (``recon.teachers``): cached (default) or online.
 
-Cached (``teachers.online: false``): the frozen teachers run once over the training set (rank 0
-builds, the others wait); the cache stores every prompt's text feature and ``views`` augmented
+Cached (``teachers.online: false``): the frozen teachers run once over the training set (one
+process builds each cache entry under a file lock, every other rank or job sharing the folder waits
+for it, then reads); the cache stores every prompt's text feature and ``views`` augmented
 image views per shape, and :class:`~recon.teachers.CachedTeacherDataset` draws one prompt and one
 view per access, as the official code draws a prompt and an augmentation per step.
 
@@ -19,8 +20,6 @@ from __future__ import annotations
 
 import copy
 import os
-
-from . import dist
 
 __all__ = ["with_teacher_features", "prepare_teachers", "OnlineTeachers", "IMAGE_PIPELINES"]
 
@@ -121,10 +120,11 @@ def prepare_teachers(dataset, teachers_cfg, run):
                                 batch_size=int(teachers_cfg.get("batch_size", 64)),
                                 num_workers=int(teachers_cfg.get("num_workers", 0)),
                                 progress=run.progress)
-    if run.info.is_main and not cache.is_complete():
+    if not cache.is_complete():
         run.logger.info(f"[pretrain] building the teacher-feature cache in {root} ({names})")
+        # every rank calls build(): the first to take an entry's lock builds it, the others wait on
+        # the lock (no collective whose timeout a long build could exceed), then find it complete
         cache.build()
-    dist.barrier()
     return CachedTeacherDataset(dataset, cache, standardize=bool(teachers_cfg.get("standardize", False))), None
 
 

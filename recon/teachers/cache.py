@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from recon.atomic import atomic_write, atomic_write_json, build_once
+
 from .prompts import NUM_PROMPTS, all_prompts, random_prompt
 
 __all__ = ["TeacherFeatureCache", "CachedTeacherDataset", "OnlineTeacherFeatures",
@@ -108,8 +110,7 @@ class _Store:
             done = np.lib.format.open_memmap(self.done_path, "w+", np.bool_, self.shape[:1])
             done[:] = False
             done.flush()
-            with open(self.meta_path, "w") as f:
-                json.dump(self.meta, f, indent=1)
+            atomic_write_json(self.meta_path, self.meta, indent=1)
         return feats, done
 
     def complete(self) -> bool:
@@ -144,9 +145,12 @@ class _Store:
         mean = total / max(n, 1)
         std = np.sqrt(np.maximum(sq / max(n, 1) - mean * mean, 0.0))
         out = np.stack([mean, std]).astype(np.float32)
-        tmp = path + f".{os.getpid()}.tmp.npy"
-        np.save(tmp, out)
-        os.replace(tmp, path)
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                np.save(f, out)
+
+        atomic_write(path, write)  # every rank may compute it at once: identical content, whole files
         return out[0], out[1]
 
     def __getstate__(self):
@@ -210,11 +214,16 @@ class TeacherFeatureCache:
         return all(s is None or s.complete() for s in (self.text_store, self.image_store))
 
     def build(self) -> "TeacherFeatureCache":
-        """Computes whatever is missing (resuming a partial entry); a complete one is reused."""
-        if self.text_store is not None and not self.text_store.complete():
-            self._build_text()
-        if self.image_store is not None and not self.image_store.complete():
-            self._build_images()
+        """Computes whatever is missing (resuming a partial entry); a complete one is reused.
+
+        Safe to call from every rank, or from several jobs sharing ``root``: one process builds
+        each entry (a file lock beside its folder), the others wait for it, then read. The entry's
+        'done' mask is flushed after the features it vouches for, so a builder killed half-way
+        leaves an entry the next builder resumes, never one taken for complete.
+        """
+        for store, make in ((self.text_store, self._build_text), (self.image_store, self._build_images)):
+            if store is not None:
+                build_once(store.folder, store.complete, make)
         return self
 
     def _bar(self, total, desc):

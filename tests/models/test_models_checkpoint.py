@@ -17,7 +17,7 @@ from recon.checkpoint import (
     save_model,
 )
 from recon.models import create_model, recon_tiny, recon_tiny_pretrain
-from zoo_helpers import TINY, TINY_PTS, clouds, needs_keys, official_state_dict
+from zoo_helpers import TINY, TINY_PTS, clouds, official_state_dict
 
 
 def _official_file(tmp_path, sd, module: bool, name="ckpt.pth", **extra):
@@ -28,7 +28,6 @@ def _official_file(tmp_path, sd, module: bool, name="ckpt.pth", **extra):
     return path
 
 
-@needs_keys
 @pytest.mark.parametrize("module", [False, True], ids=["ddp", "dataparallel"])
 def test_official_pretrain_into_classifier(tmp_path, module):
     sd = official_state_dict("recon_tiny_pretrain_released")
@@ -53,7 +52,6 @@ def test_official_pretrain_into_classifier(tmp_path, module):
     assert "missing" in text and "cls_head_finetune.* (16)" in text and "dropped teacher" in text
 
 
-@needs_keys
 @pytest.mark.parametrize("module", [False, True], ids=["ddp", "dataparallel"])
 def test_official_finetune_strict_and_via_factory(tmp_path, module):
     sd = official_state_dict("recon_tiny_finetune_cls15", seed=1)
@@ -66,7 +64,6 @@ def test_official_finetune_strict_and_via_factory(tmp_path, module):
     load_checkpoint(model, path, strict=True)
 
 
-@needs_keys
 def test_head_shape_mismatch_is_a_clear_error(tmp_path):
     path = _official_file(tmp_path, official_state_dict("recon_tiny_finetune_cls15"), module=True)
     with torch.device("meta"):
@@ -81,7 +78,6 @@ def test_head_shape_mismatch_is_a_clear_error(tmp_path):
     assert len(report.reset) == 16 and not report.missing and not report.unexpected
 
 
-@needs_keys
 def test_official_pretrain_into_pretrain_model(tmp_path):
     sd = official_state_dict("recon_tiny_pretrain_released", seed=2)
     path = _official_file(tmp_path, sd, module=True)
@@ -94,7 +90,6 @@ def test_official_pretrain_into_pretrain_model(tmp_path):
     assert all(torch.equal(ours[k], v) for k, v in sd.items())
 
 
-@needs_keys
 def test_official_pointmae_files(tmp_path):
     sd = official_state_dict("pointmae_base_pretrain", seed=3)
     with torch.device("meta"):

@@ -7,7 +7,7 @@ import torch
 
 from recon.models import count_flops, count_params, create_model
 
-from zoo_helpers import FixedGroups, needs_keys, official_meta, official_shapes
+from zoo_helpers import FixedGroups, official_meta, official_shapes
 
 CASES = [
     ("recon_base_finetune_cls15", "recon_base", dict(num_classes=15)),
@@ -25,7 +25,6 @@ CASES = [
 ]
 
 
-@needs_keys
 @pytest.mark.parametrize("key_file,name,kwargs", CASES, ids=[c[0] for c in CASES])
 def test_state_dict_equals_official(key_file, name, kwargs):
     with torch.device("meta"):  # shapes only: no time spent on initialisation

@@ -4,29 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
-import pytest
 import torch
 
-_CANDIDATES = [
-    os.environ.get("RECON_SHARED", ""),
-    str(Path(__file__).resolve().parents[2] / ".." / "shared"),
-    str(Path(__file__).resolve().parents[3] / "shared"),
-    "/work/shared",
-]
-
-
-def _keys_dir() -> Path | None:
-    for c in _CANDIDATES:
-        if c and (Path(c) / "official_keys").is_dir():
-            return Path(c) / "official_keys"
-    return None
-
-
-KEYS_DIR = _keys_dir()
-needs_keys = pytest.mark.skipif(KEYS_DIR is None, reason="shared/official_keys not found (set RECON_SHARED)")
+# The official state-dict layouts, vendored beside the tests (tests/fixtures/README.md).
+KEYS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "official_keys"
 
 # A small ReCon that keeps every structural feature (3 heads, 2 blocks) and runs in milliseconds.
 TINY = dict(depth=2, embed_dim=48, num_heads=3)
