@@ -38,6 +38,18 @@ def _version() -> str:
     return re.search(r'__version__ = "([^"]+)"', text).group(1)
 
 
+def _extras() -> dict:
+    """``extras_require`` from recon/_optional.py's EXTRAS table (read, not imported: no torch here)."""
+    import ast
+
+    tree = ast.parse(open(os.path.join(ROOT, "recon", "_optional.py")).read())
+    node = next(n for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "EXTRAS")
+    table = ast.literal_eval(node.value)
+    extras = {extra: sorted(mods.values()) for extra, mods in table.items()}
+    extras["all"] = sorted({d for dists in extras.values() for d in dists})
+    return extras
+
+
 def _import_installed_torch():
     """Import the user's torch, also from inside pip's isolated build environment.
 
@@ -191,13 +203,9 @@ setup(
     packages=find_packages(include=["recon", "recon.*"]),
     package_data={"recon": ["_build_info.json", "configs/**/*.yaml"]},
     python_requires=">=3.9",
-    install_requires=["numpy", "pyyaml", "tqdm", "safetensors"],
-    extras_require={
-        "data": ["h5py", "pillow"],
-        "teachers": ["open_clip_torch"],
-        "eval": ["scikit-learn", "matplotlib"],
-        "all": ["h5py", "pillow", "open_clip_torch", "scikit-learn", "matplotlib"],
-    },
+    # what `recon demo`, pretrain and finetune need; torch is the user's (see _import_installed_torch)
+    install_requires=["numpy", "pyyaml", "tqdm", "safetensors", "pillow"],
+    extras_require=_extras(),
     entry_points={"console_scripts": ["recon=recon.cli:main"]},
     ext_modules=ext_modules,
     cmdclass=cmdclass,
