@@ -1,6 +1,8 @@
 """Build recon and its C++/CUDA extension ``recon._C`` against the torch already installed.
 
-    pip install --no-build-isolation .                     # CPU kernels (+ CUDA when torch has CUDA and nvcc exists)
+    pip install .                                          # CPU kernels (+ CUDA when torch has CUDA and nvcc exists)
+    pip install '.[eval,data,teachers]'                    # + the optional packages (see recon/_optional.py)
+    pip install --no-build-isolation .                     # the same build, without pip's isolated build env
     FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="8.0;9.0" pip install --no-build-isolation .
     FORCE_ONLY_CPU=1 pip install --no-build-isolation .     # never compile CUDA
     RECON_NO_EXTENSION=1 pip install .                       # pure Python (reference ops, slow)
