@@ -8,7 +8,7 @@ import torch
 from recon.errors import CheckpointError, ConfigError, MissingFileError
 from recon.teachers import build_image_teacher, build_text_teacher
 
-KEYS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "official_keys",
+KEYS = os.path.join(os.path.dirname(__file__), "..", "fixtures", "official_keys",
                     "recon_base_pretrain_full_statedict.json")
 
 
@@ -111,8 +111,6 @@ def test_mismatch_errors(tmp_path, tiny):
 def test_official_full_pretrain_checkpoint_maps_every_tensor(tmp_path):
     """A ReCon full checkpoint written from the official key list: every img_encoder.* and
     text_encoder.* tensor must land in the teacher under its own name."""
-    if not os.path.exists(KEYS):
-        pytest.skip(f"official key list not found at {KEYS} (../shared beside the project)")
     with open(KEYS) as f:
         shapes = json.load(f)["shapes"]
     # each tensor filled with its own key number, so a misplaced tensor is detected
