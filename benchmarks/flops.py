@@ -10,9 +10,10 @@ convention of the paper's #F column (fvcore/thop style); the paper's own figures
 forward+backward throughput (samples/s, median over repeats after warm-up) and each model's
 ratio to pointmae_base. Speeds are measured, never asserted. See docs/models.md.
 
-Time: the full default run took about 8 minutes on 2 CPU cores (FLOP counts ~1 min, the rest is the
-forward and forward+backward timing of the four models); --quick takes well under a minute. A
-progress bar per stage shows which model is being counted or timed.
+Time: the full default run takes about 8 minutes on 2 CPU cores. --quick (512 points, batch 2, one
+warm-up and one timed round instead of 2 + 5) does a small fraction of that work: a FLOP count at a
+quarter of the points, and timing calls on 1/32 of the points. Progress bars (FLOP counts, forward,
+forward+backward) show which model is being counted or timed.
 """
 
 from __future__ import annotations
