@@ -130,7 +130,7 @@ def require_found(sources: Iterable[Source]) -> None:
     """Raises one :class:`MissingFileError` naming every teacher whose weights were not found."""
     problems = [s.problem for s in sources if s is not None and s.problem]
     if problems:
-        raise MissingFileError("teacher weights not found (nothing was trained):\n  - "
+        raise MissingFileError("teacher weights not found:\n  - "
                                + "\n  - ".join(problems))
 
 
