@@ -1,6 +1,8 @@
 """Build recon and its C++/CUDA extension ``recon._C`` against the torch already installed.
 
-    pip install --no-build-isolation .                     # CPU kernels (+ CUDA when torch has CUDA and nvcc exists)
+    pip install .                                          # CPU kernels (+ CUDA when torch has CUDA and nvcc exists)
+    pip install '.[eval,data,teachers]'                    # + the optional packages (see recon/_optional.py)
+    pip install --no-build-isolation .                     # the same build, without pip's isolated build env
     FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="8.0;9.0" pip install --no-build-isolation .
     FORCE_ONLY_CPU=1 pip install --no-build-isolation .     # never compile CUDA
     RECON_NO_EXTENSION=1 pip install .                       # pure Python (reference ops, slow)
@@ -36,6 +38,18 @@ def _env_flag(name: str) -> bool:
 def _version() -> str:
     text = open(os.path.join(ROOT, "recon", "__init__.py")).read()
     return re.search(r'__version__ = "([^"]+)"', text).group(1)
+
+
+def _extras() -> dict:
+    """``extras_require`` from recon/_optional.py's EXTRAS table (read, not imported: no torch here)."""
+    import ast
+
+    tree = ast.parse(open(os.path.join(ROOT, "recon", "_optional.py")).read())
+    node = next(n for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "EXTRAS")
+    table = ast.literal_eval(node.value)
+    extras = {extra: sorted(mods.values()) for extra, mods in table.items()}
+    extras["all"] = sorted({d for dists in extras.values() for d in dists})
+    return extras
 
 
 def _import_installed_torch():
@@ -191,13 +205,9 @@ setup(
     packages=find_packages(include=["recon", "recon.*"]),
     package_data={"recon": ["_build_info.json", "configs/**/*.yaml"]},
     python_requires=">=3.9",
-    install_requires=["numpy", "pyyaml", "tqdm", "safetensors"],
-    extras_require={
-        "data": ["h5py", "pillow"],
-        "teachers": ["open_clip_torch"],
-        "eval": ["scikit-learn", "matplotlib"],
-        "all": ["h5py", "pillow", "open_clip_torch", "scikit-learn", "matplotlib"],
-    },
+    # what `recon demo`, pretrain and finetune need; torch is the user's (see _import_installed_torch)
+    install_requires=["numpy", "pyyaml", "tqdm", "safetensors", "pillow"],
+    extras_require=_extras(),
     entry_points={"console_scripts": ["recon=recon.cli:main"]},
     ext_modules=ext_modules,
     cmdclass=cmdclass,

@@ -15,11 +15,10 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import time
 import warnings
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from _recon import require_compiled
 
 
 def main(argv=None):
@@ -33,6 +32,7 @@ def main(argv=None):
     ap.add_argument("--keep", action="store_true", help="reuse an existing synthetic set / cache")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    print(require_compiled())
 
     import torch
     from torch.utils.data import DataLoader
@@ -55,7 +55,7 @@ def main(argv=None):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        text, image = build_text_teacher("tiny"), build_image_teacher("tiny")
+        text, image = build_text_teacher("tiny", "random"), build_image_teacher("tiny", "random")
     ds = SyntheticShapes(syn, "train", npoints=1024, num_per_class=args.per_class)
     t0 = time.perf_counter()
     cache = TeacherFeatureCache(os.path.join(args.root, "cache"), ds, text, image, views=args.views,

@@ -44,6 +44,7 @@ import time
 
 import numpy as np
 import torch
+from _recon import child_env, require_compiled
 
 BATCH = 32
 
@@ -345,7 +346,7 @@ def run_synthetic(root: str, python: str, only: str | None = None) -> list[dict]
     ]
     if not only or only in "recon fewshot":
         shutil.rmtree(os.path.join(root, "fewshot"), ignore_errors=True)  # a finished fold would be skipped (resume)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    env = child_env()  # the commands import the recon this process measures
     rows = []
     for name, cmd in jobs:
         if only and only not in name:
@@ -378,6 +379,7 @@ def main() -> None:
                    help="run only the end-to-end jobs whose name contains WORD (the set must exist already)")
     p.add_argument("--json", default=None)
     a = p.parse_args()
+    print(require_compiled())
     from recon.ops import backend_info
 
     res = {"date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "torch": torch.__version__,

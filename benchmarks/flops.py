@@ -1,6 +1,7 @@
 """Parameters, FLOPs and throughput of the ReCon family against the single-stream baseline.
 
     python benchmarks/flops.py                                  # CPU, 2048 points, 128 groups, 15 classes
+    python benchmarks/flops.py --quick                          # small clouds, 1 repeat: a smoke run
     python benchmarks/flops.py --device cuda --batch-size 32 --json flops.json --plot flops.png
 
 Columns: params (M); GFLOPs (FlopCounterMode: 2 per multiply-add, every matmul/conv, attention
@@ -8,13 +9,17 @@ included); GMACs (= GFLOPs / 2); "paper conv." = GMACs without the attention mat
 convention of the paper's #F column (fvcore/thop style); the paper's own figures; forward and
 forward+backward throughput (samples/s, median over repeats after warm-up) and each model's
 ratio to pointmae_base. Speeds are measured, never asserted. See docs/models.md.
+
+Time: the full default run takes about 8 minutes on 2 CPU cores. --quick (512 points, batch 2, one
+warm-up and one timed round instead of 2 + 5) does a small fraction of that work: a FLOP count at a
+quarter of the points, and timing calls on 1/32 of the points. Progress bars (FLOP counts, forward,
+forward+backward) show which model is being counted or timed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import sys
@@ -23,7 +28,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tqdm.auto import tqdm
+
+from _recon import require_compiled
+
+HEADER = require_compiled(allow_fallback="--allow-fallback" in sys.argv)
 
 from recon.models import count_flops, count_params, create_model, model_info  # noqa: E402
 
@@ -36,18 +45,21 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _interleaved_medians(fns: dict, device, warmup: int, repeats: int) -> dict:
+def _interleaved_medians(fns: dict, device, warmup: int, repeats: int, desc: str = "timing") -> dict:
     """Median seconds per call of each fn, timed round-robin so that load changes on a shared
     machine hit every model alike (a ratio is then meaningful even when absolute speed drifts)."""
     times = {k: [] for k in fns}
-    for r in range(warmup + repeats):
-        for k, fn in fns.items():
-            _sync(device)
-            t0 = time.perf_counter()
-            fn()
-            _sync(device)
-            if r >= warmup:
-                times[k].append(time.perf_counter() - t0)
+    with tqdm(total=(warmup + repeats) * len(fns), desc=desc, leave=False) as bar:
+        for r in range(warmup + repeats):
+            for k, fn in fns.items():
+                bar.set_postfix_str(f"{k} ({'warm-up' if r < warmup else 'timed'})")
+                _sync(device)
+                t0 = time.perf_counter()
+                fn()
+                _sync(device)
+                if r >= warmup:
+                    times[k].append(time.perf_counter() - t0)
+                bar.update()
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -83,7 +95,8 @@ def time_models(models: dict, rows: dict, args, device: torch.device) -> None:
     for m in models.values():
         m.eval()
     with torch.no_grad():
-        t = _interleaved_medians({k: (lambda m=m: m(x)) for k, m in models.items()}, device, args.warmup, args.repeats)
+        t = _interleaved_medians({k: (lambda m=m: m(x)) for k, m in models.items()}, device, args.warmup, args.repeats,
+                                 "forward")
     for k in models:
         rows[k]["fwd_samples_s"] = args.batch_size / t[k]
     if args.no_backward:
@@ -96,7 +109,8 @@ def time_models(models: dict, rows: dict, args, device: torch.device) -> None:
 
     for m in models.values():
         m.train()
-    t = _interleaved_medians({k: (lambda m=m: step(m)) for k, m in models.items()}, device, args.warmup, args.repeats)
+    t = _interleaved_medians({k: (lambda m=m: step(m)) for k, m in models.items()}, device, args.warmup, args.repeats,
+                             "forward+backward")
     for k in models:
         rows[k]["fwdbwd_samples_s"] = args.batch_size / t[k]
 
@@ -122,14 +136,12 @@ def print_table(rows: list, baseline: dict | None) -> None:
 
 
 def plot(rows: list, path: str) -> None:
-    try:
-        import matplotlib
+    from recon._optional import require
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(f"matplotlib is not installed: no plot written to {path}")
-        return
+    matplotlib = require("matplotlib", purpose="the --plot chart")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     names = [r["model"] for r in rows]
     panels = [("gflops", "GFLOPs (forward)"), ("params_m", "parameters (M)"), ("fwd_samples_s", "forward samples/s")]
     if all("fwdbwd_samples_s" in r for r in rows):
@@ -157,8 +169,15 @@ def main(argv=None) -> list:
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads on CPU")
     p.add_argument("--no-backward", action="store_true", help="skip the forward+backward timing")
     p.add_argument("--json", metavar="PATH", help="write the rows and the setting as JSON")
-    p.add_argument("--plot", metavar="PATH", help="write a bar chart (needs matplotlib)")
+    p.add_argument("--plot", metavar="PATH", help="write a bar chart (needs recon[eval]: matplotlib)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 512 points, batch 2, 1 warm-up and 1 timed round (under a minute)")
+    p.add_argument("--allow-fallback", action="store_true",
+                   help="time recon even without its compiled kernels (the header says so loudly)")
     args = p.parse_args(argv)
+    if args.quick:
+        args.npoints, args.batch_size, args.warmup, args.repeats = 512, 2, 1, 1
+    print(HEADER)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda given but torch.cuda.is_available() is False")
@@ -182,7 +201,7 @@ def main(argv=None) -> list:
     }
     print("setting: " + ", ".join(f"{k}={v}" for k, v in setting.items()))
     models, by_name = {}, {}
-    for name in args.models:
+    for name in tqdm(args.models, desc="params + FLOPs", leave=False):
         models[name], by_name[name] = build(name, args, device)
     time_models(models, by_name, args, device)
     rows = list(by_name.values())

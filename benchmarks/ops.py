@@ -29,10 +29,12 @@ from typing import Callable
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from _recon import child_env, require_compiled
 
-import recon.ops as ops  # noqa: E402
-from recon.ops import reference  # noqa: E402
+HEADER = require_compiled(allow_fallback="--allow-fallback" in sys.argv)
+
+import recon.ops as ops
+from recon.ops import reference
 
 FULL = {
     "fps": [(32, 1024, 64), (32, 8192, 1024), (8, 65536, 4096)],
@@ -234,7 +236,6 @@ def _p3d_vals(res):
 
 MEM_CHILD = r"""
 import json, os, resource, sys, threading, time, torch
-sys.path.insert(0, {root!r})
 import recon.ops as ops
 PAGE = os.sysconf("SC_PAGE_SIZE")
 def rss():
@@ -268,9 +269,8 @@ print(json.dumps(out))
 
 def peak_memory(B: int, N: int, M: int, device: str, bwd: bool) -> dict:
     """Extra peak memory of recon's Chamfer (resident set sampled every 0.5 ms), in a fresh process."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    code = MEM_CHILD.format(root=root, B=B, N=N, M=M, device=device, bwd=bwd)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    code = MEM_CHILD.format(B=B, N=N, M=M, device=device, bwd=bwd)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env())
     if proc.returncode:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -279,8 +279,7 @@ def peak_memory(B: int, N: int, M: int, device: str, bwd: bool) -> dict:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--peers" in argv:  # the CPU spatial peers (issue #6): benchmarks/peers.py owns those options
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        import peers
+        import peers  # beside this script
 
         argv.remove("--peers")
         peers.run(argv)
@@ -294,6 +293,8 @@ def main(argv=None) -> int:
     p.add_argument("--slow", type=float, default=2.0, help="a warm-up slower than this is the only sample")
     p.add_argument("--max-baseline-gb", type=float, default=2.0,
                    help="skip dense baselines whose distance matrix would exceed this")
+    p.add_argument("--allow-fallback", action="store_true",
+                   help="time recon even without its compiled kernels (the header says so loudly)")
     p.add_argument("--only", default=None, help="comma list of ops to run: fps, knn, chamfer")
     p.add_argument("--impls", default=None,
                    help="comma list of implementations to time (e.g. recon,fpsample); default all")
@@ -312,6 +313,7 @@ def main(argv=None) -> int:
     thread_list = sorted({all_threads if t == "all" else int(t) for t in args.threads.split(",")})
 
     info = ops.backend_info()
+    print(HEADER)
     print(f"recon.ops backend: {info}")
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {all_threads} threads")
     records, skipped = [], {}

@@ -25,6 +25,8 @@ import subprocess
 import sys
 import time
 
+from _recon import child_env, require_compiled
+
 # (op, B, M or N, N, k or npoint): the table of issue #6 (+ the smaller PEERS.md shapes with --all)
 CASES = [
     ("knn", 32, 1024, 8192, 32),
@@ -147,7 +149,6 @@ def child(threads: int, cases, repeats: int, slow: float) -> dict:
     import numpy as np
     import torch
 
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import recon.ops as rops
 
     torch.set_num_threads(threads)
@@ -233,11 +234,12 @@ def run(argv=None) -> dict:
     if args.child is not None:
         print(json.dumps(child(args.child, cases, args.repeats, args.slow)))
         return {}
+    print(require_compiled())
     allc = os.cpu_count() or 1
     threads = [int(t) for t in args.threads.split(",")] if args.threads else sorted({1, allc})
     runs = []
     for t in threads:
-        env = dict(os.environ, OMP_NUM_THREADS=str(t), MKL_NUM_THREADS=str(t))
+        env = dict(child_env(), OMP_NUM_THREADS=str(t), MKL_NUM_THREADS=str(t))
         cmd = [sys.executable, os.path.abspath(__file__), "--child", str(t), "--repeats", str(args.repeats),
                "--slow", str(args.slow)] + (["--all"] if args.all else []) + (["--cases", args.cases] if args.cases else [])
         out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True)

@@ -20,6 +20,7 @@ import os
 import time
 
 import torch
+from _recon import require_compiled
 
 
 def _cpu() -> float:
@@ -79,6 +80,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None)
     a = p.parse_args()
+    print(require_compiled())
     if a.threads:
         torch.set_num_threads(a.threads)
     rows = [bench(m, a.batch, a.npoints, a.steps, a.warmup) for m in a.models]

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from _recon import require_compiled
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -54,6 +52,7 @@ def main(argv=None):
     ap.add_argument("--occlusion", type=float, default=0.0)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    print(require_compiled())
 
     from torch.utils.data import DataLoader
 

@@ -35,7 +35,8 @@ def add_parser(sub):
     add_model_args(p, "recon_base_zeroshot")
     p.add_argument("--text-teacher", default="ViT-B-32", help="CLIP text tower arch (ViT-B-32 official; tiny for tests)")
     p.add_argument("--text-weights", default=None,
-                   help="CLIP text-tower weights file (default $RECON_TEXT_TEACHER; none = random, said loudly)")
+                   help="CLIP text-tower weights: openai (default for ViT-B-32), a file, or random "
+                        "(explicitly random, for tests); default $RECON_TEXT_TEACHER, else the arch's official source")
     p.add_argument("--single-prompt", type=int, nargs="?", const=0, default=None, metavar="J",
                    help="use only prompt J of the 60 (default 0 = '<class>.'): the no-ensemble row")
     p.add_argument("--merge-train", action="store_true",

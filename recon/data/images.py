@@ -1,8 +1,9 @@
 """The image side of the official pretraining data: read a rendered view, augment, normalise.
 
-Official pipeline (RECON_FACTS.md §6): ``cv2.imread`` (so channels are **BGR**, never converted)
-→ ToPILImage → resize 256×256 → RandomHorizontalFlip → RandomResizedCrop(224, scale=(0.64, 1),
-bicubic) → RandAugment (FixMatch pool, n=2, m=10) with a 16-px Cutout always applied → ToTensor →
+Official pipeline (docs/official.md §6): ``cv2.imread`` (so channels are **BGR**, never converted)
+→ ToPILImage → resize 256×256 (Pillow's default filter, bicubic) → RandomHorizontalFlip →
+RandomResizedCrop(224, scale=(0.64, 1), bicubic: crop, then resize the crop) → RandAugment (FixMatch
+pool, n=2, m=10; translations are whole-pixel shifts) with a 16-px Cutout always applied → ToTensor →
 ImageNet Normalize. Pillow reads the file here; ``bgr=True`` (default) reproduces cv2's channel
 order. Randomness comes from a ``random.Random`` (default: the module RNG, which torch seeds per
 DataLoader worker), so feature caches can replay a view exactly.
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
-__all__ = ["read_image", "ImageTransform", "train_transform", "eval_transform",
+__all__ = ["read_image", "ImageTransform", "train_transform", "eval_transform", "crop_params",
            "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -95,7 +96,8 @@ def _solarize(img, v, max_v, bias, rng):
 
 def _translate(axis):
     def op(img, v, max_v, bias, rng):
-        t = _signed(_fp(v, max_v) + bias, rng) * img.size[0 if axis == "x" else 1]
+        # FixMatch truncates the offset to whole pixels: int(v * size)
+        t = int(_signed(_fp(v, max_v) + bias, rng) * img.size[0 if axis == "x" else 1])
         m = (1, 0, t, 0, 1, 0) if axis == "x" else (1, 0, 0, 0, 1, t)
         return img.transform(img.size, Image.AFFINE, m)
     return op
@@ -128,8 +130,9 @@ def _rand_augment(img: Image.Image, n: int, m: int, rng: random.Random) -> Image
     return _cutout(img, 16, rng)
 
 
-def _random_resized_crop(img, size, scale, ratio, rng):
-    w, h = img.size
+def crop_params(w: int, h: int, scale, ratio, rng) -> tuple[int, int, int, int]:
+    """RandomResizedCrop's box ``(x, y, width, height)`` for a ``w``×``h`` image, drawn from ``rng``
+    with torchvision's rule (10 tries at a random area and log-uniform ratio, then a centre crop)."""
     area = w * h
     log_r = (np.log(ratio[0]), np.log(ratio[1]))
     for _ in range(10):
@@ -148,7 +151,13 @@ def _random_resized_crop(img, size, scale, ratio, rng):
         else:
             cw, ch = w, h
         x, y = (w - cw) // 2, (h - ch) // 2
-    return img.resize((size, size), Image.BICUBIC, box=(x, y, x + cw, y + ch))
+    return x, y, cw, ch
+
+
+def _random_resized_crop(img, size, scale, ratio, rng):
+    x, y, cw, ch = crop_params(img.size[0], img.size[1], scale, ratio, rng)
+    # crop, then resize (torchvision's resized_crop); resize(box=...) would filter across the box edge
+    return img.crop((x, y, x + cw, y + ch)).resize((size, size), Image.BICUBIC)
 
 
 _MEAN255 = np.array(IMAGENET_MEAN, np.float32) * 255
@@ -178,7 +187,7 @@ class ImageTransform:
 
     def __call__(self, img: Image.Image, rng: Optional[random.Random] = None) -> torch.Tensor:
         rng = rng if rng is not None else random  # the module works as an RNG
-        img = img.resize((self.resize, self.resize), Image.BILINEAR)
+        img = img.resize((self.resize, self.resize), Image.BICUBIC)  # Pillow's default filter, as the official
         if not self.train:
             off = (self.resize - self.size) // 2
             return _to_tensor(img.crop((off, off, off + self.size, off + self.size)))
@@ -190,8 +199,9 @@ class ImageTransform:
         return _to_tensor(img)
 
     def __repr__(self) -> str:
-        return (f"ImageTransform(train={self.train}, size={self.size}, resize={self.resize}, "
-                f"crop_scale={self.crop_scale}, randaugment={self.randaugment})")
+        # part of the teacher-cache key: say the filters, so caches of the old bilinear pipeline are not reused
+        return (f"ImageTransform(train={self.train}, size={self.size}, resize={self.resize} bicubic, "
+                f"crop_scale={self.crop_scale} crop-then-resize, randaugment={self.randaugment} int-translate)")
 
 
 def train_transform(size: int = 224) -> ImageTransform:

@@ -43,7 +43,9 @@ class ScanObjectNN(Dataset):
             raise ConfigError(f"variant must be one of {sorted(_FILES)}, got {variant!r}")
         if split not in ("train", "test"):
             raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
-        import h5py
+        from recon._optional import require
+
+        h5py = require("h5py", purpose="ScanObjectNN's .h5 files")
 
         self.variant, self.split, self.transform = variant, split, transform
         folder, stem = _FILES[variant]

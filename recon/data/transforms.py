@@ -1,7 +1,7 @@
 """Point-cloud transforms of the official training loops, batched on ``[B, N, 3]`` tensors.
 
 The official code draws one random transform per sample of the batch (numpy RNG) and applies it
-on the GPU after sampling (RECON_FACTS.md §6, §9); here every transform takes a batch, draws its
+on the GPU after sampling (docs/official.md §6, §9); here every transform takes a batch, draws its
 randomness per sample from torch (optionally a ``generator``), and works on any device.
 Only the first three channels are moved; extra channels (normals) are carried along untouched,
 except by :class:`PointcloudRotate`, which rotates normals too.

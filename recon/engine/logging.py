@@ -56,7 +56,7 @@ class RunLogger:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:  # tensorboard is optional: say so once, keep the JSONL file
                 self.info(f"[log] TensorBoard is off: the 'tensorboard' package is not installed "
-                          f"(pip install tensorboard); metrics go to {self._jsonl.name}")
+                          f"(pip install 'recon[tensorboard]'); metrics go to {self._jsonl.name}")
             else:
                 self._tb = SummaryWriter(os.path.join(out_dir, "tb"))
 

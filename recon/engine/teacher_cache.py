@@ -58,12 +58,9 @@ def _image_pipeline(teachers_cfg):
 
 
 def _build_teachers(teachers_cfg, device):
-    from recon.teachers import build_image_teacher, build_text_teacher
+    from recon.teachers import build_teachers
 
-    img_cfg, txt_cfg = teachers_cfg.get("image"), teachers_cfg.get("text")
-    image = build_image_teacher(img_cfg["arch"], img_cfg.get("weights"), device=device) if img_cfg else None
-    text = build_text_teacher(txt_cfg["arch"], txt_cfg.get("weights"), device=device) if txt_cfg else None
-    return image, text
+    return build_teachers(teachers_cfg, device)  # checks every weight file first: one error naming all
 
 
 def _online_dataset(dataset, image, pipeline):

@@ -86,7 +86,9 @@ def cached_features(cache_dir, key: str, compute) -> tuple[np.ndarray, np.ndarra
 
 def fit_and_score(train_x, train_y, test_x, test_y, c: float = SVM_C, seed: int = 0) -> float:
     """Fit ``LinearSVC(C=c)`` (otherwise sklearn defaults) on train, return test accuracy in %."""
-    from sklearn.svm import LinearSVC
+    from recon._optional import require
+
+    LinearSVC = require("sklearn.svm", purpose="the linear SVM").LinearSVC
 
     if len(np.unique(train_y)) < 2:
         raise DataFormatError("dataset: the SVM needs at least two classes in the train split")

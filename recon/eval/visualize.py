@@ -161,8 +161,9 @@ def token_to_points(points: torch.Tensor, center: torch.Tensor, weights: torch.T
 def render(points: np.ndarray, w_img: np.ndarray, w_text: np.ndarray, path, title: str = "",
            size=(1200, 600), dpi: int = 100) -> Path:
     """Draw the cloud twice, coloured by ``w_img`` and ``w_text``, into a PNG of exactly ``size`` pixels."""
-    import matplotlib
+    from recon._optional import require
 
+    matplotlib = require("matplotlib", purpose="the attention PNG")
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 

@@ -1,7 +1,7 @@
 """Frozen teachers of ReCon (CLIP text tower, ViT image towers) and their feature cache.
 
-Nothing here imports ``open_clip`` until a teacher is built: ``import recon.teachers`` is cheap,
-and building a point model never touches this package.
+``import recon.teachers`` is cheap (towers load lazily), building a point model never touches this
+package, and only the real CLIP tokenizer needs the optional open_clip (``recon[teachers]``).
 """
 
 from .prompts import ENDINGS, TEMPLATES, all_prompts  # noqa: F401  (pure python)
@@ -11,6 +11,7 @@ _LAZY = {
     "build_image_teacher": ".image", "ImageTeacher": ".image",
     "TeacherFeatureCache": ".cache", "CachedTeacherDataset": ".cache",
     "OnlineTeacherFeatures": ".cache",
+    "build_teachers": ".build", "check_teachers": ".build",
 }
 
 __all__ = ["TEMPLATES", "ENDINGS", "all_prompts", *_LAZY]

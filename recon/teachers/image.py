@@ -4,8 +4,8 @@ tower (512-d, for the zero-shot pretraining).
 The in21k ViT is written here with timm 0.4.5's key names (``cls_token``, ``pos_embed``,
 ``patch_embed.proj``, ``blocks.N.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}``, ``norm``,
 ``pre_logits.fc``; LayerNorm eps 1e-6), because current timm dropped the representation layer.
-Feature = ``tanh(pre_logits.fc(norm(x)[:, 0]))``. The CLIP tower is open_clip's
-``VisionTransformer`` (OpenAI layout, QuickGELU): ``ln_post(x[:, 0]) @ proj``.
+Feature = ``tanh(pre_logits.fc(norm(x)[:, 0]))`` (docs/official.md §6). The CLIP tower is
+:class:`recon.teachers.clip.CLIPVisionTower` (OpenAI layout, QuickGELU): ``ln_post(x[:, 0]) @ proj``.
 ``"tiny"`` / ``"clip-tiny"`` are 2-layer demo versions with the same output sizes.
 """
 
@@ -18,10 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recon.errors import CheckpointError, ConfigError
+
 from . import weights as W
 from .base import FrozenTeacher
+from .clip import CLIPVisionTower
 
-__all__ = ["ImageTeacher", "ViTPreLogits", "build_image_teacher", "IMAGE_ARCHS"]
+__all__ = ["ImageTeacher", "ViTPreLogits", "build_image_teacher", "IMAGE_ARCHS", "locate_image_weights"]
 
 ENV_VAR = "RECON_IMAGE_TEACHER"
 IMAGE_ARCHS = {  # arch -> (kind, patch, width, depth, heads, output dim)
@@ -136,42 +139,61 @@ class ImageTeacher(FrozenTeacher):
     forward = encode
 
 
+def locate_image_weights(arch: str, weights: Optional[str], key: str = "weights") -> W.Source:
+    """Where the image teacher's weights come from (:func:`recon.teachers.weights.locate`)."""
+    if arch not in IMAGE_ARCHS:
+        raise ConfigError(f"image teacher arch must be one of {sorted(IMAGE_ARCHS)}, got {arch!r}")
+    return W.locate("image", arch, weights, ENV_VAR, key)
+
+
+def _check_pre_logits(state: dict, path: str) -> None:
+    """The official feature is the Tanh ``pre_logits`` output: a ViT file without it is another model."""
+    looks_like_vit = any(k.endswith("patch_embed.proj.weight") for k in state)
+    if looks_like_vit and not any(k.endswith("pre_logits.fc.weight") for k in state):
+        raise CheckpointError(
+            f"{path!r} has no pre_logits.fc layer: the official image teacher's feature is its Tanh "
+            f"representation (768-d). timm 0.4.5's {W.IN21K_FILE} has it; in21k files of newer timm "
+            f"(no representation layer) are a different teacher")
+
+
 def build_image_teacher(arch: str = "vit_base_patch16_224_in21k", weights: Optional[str] = None,
-                        device="cpu") -> ImageTeacher:
+                        device="cpu", key: str = "weights") -> ImageTeacher:
     """Builds the frozen image teacher.
 
     Args:
         arch: ``"vit_base_patch16_224_in21k"`` (official, 768-d), ``"clip-ViT-B-32"`` (zero-shot
             pretraining, 512-d), or the demo archs ``"tiny"`` (768-d) / ``"clip-tiny"`` (512-d).
-        weights: a file (see :mod:`recon.teachers.weights`): timm-style in21k state dict (a
-            ``head.*`` classifier is ignored), CLIP state dict / OpenAI archive (``visual.*``), or
-            an official full ReCon checkpoint (``img_encoder.*``). Default ``$RECON_IMAGE_TEACHER``;
-            none → random init with a loud warning.
+        weights: ``in21k`` / ``openai``, ``random``, a file or ``None`` (see
+            :mod:`recon.teachers.weights`): a timm-style in21k state dict with ``pre_logits`` (a
+            ``head.*`` classifier is ignored), a CLIP state dict / OpenAI archive (``visual.*``), or an
+            official full ReCon checkpoint (``img_encoder.*``).
+        device: where the tower lives.
+        key: the config key of ``weights``, named in error messages.
+
+    Raises:
+        MissingFileError: the weights were not found (names the file, its origin and ``key``).
+        CheckpointError: the file does not fit the tower (an in21k ViT without ``pre_logits``).
     """
-    if arch not in IMAGE_ARCHS:
-        raise ValueError(f"image teacher arch must be one of {sorted(IMAGE_ARCHS)}, got {arch!r}")
+    source = locate_image_weights(arch, weights, key)
+    W.require_found([source])
     kind, patch, width, depth, heads, dim = IMAGE_ARCHS[arch]
-    path = W.resolve(weights, ENV_VAR)
     if kind == "vit":
         make = lambda: ViTPreLogits(224, patch, width, depth, heads, dim)  # noqa: E731
     else:
-        from open_clip.transformer import QuickGELU, VisionTransformer
-
-        make = lambda: VisionTransformer(image_size=224, patch_size=patch, width=width,  # noqa: E731
-                                         layers=depth, heads=heads, mlp_ratio=4.0, output_dim=dim,
-                                         act_layer=QuickGELU)
-    tower = W.construct(make, random_init=path is None)
-    if path is None:
-        W.warn_random("image", arch, ENV_VAR)
-        weights_id = f"random-init:{arch}:seed0:torch{torch.__version__.split('+')[0]}"
+        make = lambda: CLIPVisionTower(224, patch, width, depth, heads, dim)  # noqa: E731
+    tower = W.construct(make, random_init=source.random)
+    if source.random:
+        weights_id = W.random_id(arch)
     else:
-        state = W.read_state_dict(path)
+        state = W.read_state_dict(source.path)
+        if kind == "vit":
+            _check_pre_logits(state, source.path)
         prefixes = ("img_encoder.", "") if kind == "vit" else ("img_encoder.", "visual.", "")
-        W.load_into(tower, state, path, prefixes=prefixes,
+        W.load_into(tower, state, source.path, prefixes=prefixes,
                     ignore=("head.", "fc_norm.", "text_encoder.", "transformer.", "token_embedding.",
                             "positional_embedding", "ln_final.", "text_projection", "logit_scale",
                             "input_resolution", "context_length", "vocab_size"))
-        weights_id = W.file_digest(path)
+        weights_id = W.file_digest(source.path)
     if arch in ("tiny", "clip-tiny"):
         warnings.warn(f"image teacher {arch!r}: a small demo architecture, not the official ViT",
                       stacklevel=2)

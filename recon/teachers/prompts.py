@@ -1,4 +1,4 @@
-"""The official text prompts of ReCon (RECON_FACTS.md §6, §8)."""
+"""The official text prompts of ReCon (docs/official.md §6, §8)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""The text teacher: CLIP ViT-B/32's text tower (open_clip modules, OpenAI layout and QuickGELU).
+"""The text teacher: CLIP ViT-B/32's text tower (OpenAI layout, QuickGELU; :mod:`.clip`).
 
 Feature = ``ln_final(x)[EOT] @ text_projection`` (512-d), as the official vendored CLIP computes
-it; tokenised with the CLIP BPE (context 77). ``arch="tiny"`` is a 2-layer, 128-wide tower with
-the same tokenizer and output size, for the demo and tests.
+it (docs/official.md §6); tokenised with the CLIP BPE (context 77, from open_clip:
+``pip install 'recon[teachers]'``). ``arch="tiny"`` is a 2-layer, 128-wide tower with the same output
+size and a byte tokenizer, for the demo and tests: it needs no optional package.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
+from recon.errors import ConfigError
+
 from . import weights as W
 from .base import FrozenTeacher
+from .clip import ByteTokenizer, CLIPTextTower
 
-__all__ = ["TextTeacher", "build_text_teacher", "TEXT_ARCHS"]
+__all__ = ["TextTeacher", "build_text_teacher", "TEXT_ARCHS", "locate_text_weights"]
 
 ENV_VAR = "RECON_TEXT_TEACHER"
 TEXT_ARCHS = {  # arch -> (width, heads, layers, output dim)
@@ -51,36 +55,48 @@ class TextTeacher(FrozenTeacher):
     forward = encode
 
 
-def build_text_teacher(arch: str = "ViT-B-32", weights: Optional[str] = None,
-                       device="cpu") -> TextTeacher:
+def locate_text_weights(arch: str, weights: Optional[str], key: str = "weights") -> W.Source:
+    """Where the text teacher's weights come from (:func:`recon.teachers.weights.locate`)."""
+    if arch not in TEXT_ARCHS:
+        raise ConfigError(f"text teacher arch must be one of {sorted(TEXT_ARCHS)}, got {arch!r}")
+    return W.locate("text", arch, weights, ENV_VAR, key)
+
+
+def _tokenizer(arch: str):
+    if arch == "tiny":
+        return ByteTokenizer()
+    from recon._optional import require
+
+    return require("open_clip.tokenizer", purpose="the CLIP tokenizer").SimpleTokenizer(context_length=77)
+
+
+def build_text_teacher(arch: str = "ViT-B-32", weights: Optional[str] = None, device="cpu",
+                       key: str = "weights") -> TextTeacher:
     """Builds the frozen text teacher.
 
     Args:
-        arch: ``"ViT-B-32"`` (official) or ``"tiny"`` (demo/tests, random unless weights fit it).
-        weights: a file (see :mod:`recon.teachers.weights` for accepted layouts); default
-            ``$RECON_TEXT_TEACHER``; none → random init with a loud warning.
+        arch: ``"ViT-B-32"`` (official) or ``"tiny"`` (demo/tests).
+        weights: ``openai``, ``random``, a file or ``None`` (see :mod:`recon.teachers.weights`).
         device: where the tower lives.
-    """
-    if arch not in TEXT_ARCHS:
-        raise ValueError(f"text teacher arch must be one of {sorted(TEXT_ARCHS)}, got {arch!r}")
-    from open_clip.tokenizer import SimpleTokenizer
-    from open_clip.transformer import QuickGELU, TextTransformer
+        key: the config key of ``weights``, named in error messages.
 
+    Raises:
+        MissingFileError: the weights were not found (names the file, its origin and ``key``).
+    """
+    source = locate_text_weights(arch, weights, key)
+    W.require_found([source])
     width, heads, layers, dim = TEXT_ARCHS[arch]
-    path = W.resolve(weights, ENV_VAR)
-    tower = W.construct(lambda: TextTransformer(context_length=77, vocab_size=49408, width=width,
-                                                heads=heads, layers=layers, output_dim=dim,
-                                                act_layer=QuickGELU), random_init=path is None)
-    if path is None:
-        W.warn_random("text", arch, ENV_VAR)
-        weights_id = f"random-init:{arch}:seed0:torch{torch.__version__.split('+')[0]}"
+    tokenizer = _tokenizer(arch)
+    tower = W.construct(lambda: CLIPTextTower(width, heads, layers, dim), random_init=source.random)
+    if source.random:
+        weights_id = W.random_id(arch)
     else:
-        state = W.read_state_dict(path)
-        W.load_into(tower, state, path, prefixes=("text_encoder.", "", "text."),
+        state = W.read_state_dict(source.path)
+        W.load_into(tower, state, source.path, prefixes=("text_encoder.", "", "text."),
                     ignore=("visual.", "logit_scale", "logit_bias", "input_resolution",
                             "context_length", "vocab_size", "attn_mask"))
-        weights_id = W.file_digest(path)
+        weights_id = W.file_digest(source.path)
     if arch == "tiny":
-        warnings.warn("text teacher 'tiny': a small demo architecture, not CLIP ViT-B/32",
-                      stacklevel=2)
-    return TextTeacher(tower, SimpleTokenizer(context_length=77), arch, weights_id, dim).to(device)
+        warnings.warn("text teacher 'tiny': a small demo architecture with a byte tokenizer, not CLIP "
+                      "ViT-B/32", stacklevel=2)
+    return TextTeacher(tower, tokenizer, arch, weights_id, dim).to(device)

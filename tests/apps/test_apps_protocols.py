@@ -130,7 +130,7 @@ class _FastTeacher:
 
 def _zs_args(variant, root, ckpt):
     return ["--dataset", variant, "--root", str(root), "--checkpoint", str(ckpt), "--text-teacher", "tiny",
-            "--model-args", "embed_dim=192", "num_heads=3", "depth=1", "--batch-size", "8"]
+            "--text-weights", "random", "--model-args", "embed_dim=192", "num_heads=3", "depth=1", "--batch-size", "8"]
 
 
 def test_zeroshot_command_on_modelnet10_files(tmp_path, monkeypatch):

@@ -90,3 +90,98 @@ def test_fps_then_random_subset():
     with pytest.raises(ValueError, match="npoints"):
         T.fps_then_random_subset(x, 200, point_all=100)
     assert math.isfinite(float(y.sum()))
+
+
+# --- the official image pipeline against torchvision's own transforms, same drawn parameters ------
+
+def _image(w=300, h=280, seed=0):
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    smooth = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) * 127 / (w + h)], -1)
+    arr = np.clip(smooth + rng.normal(0, 40, (h, w, 3)), 0, 255).astype(np.uint8)
+    return Image.fromarray(arr)
+
+
+def _tv_tensor(F, img):
+    from recon.data.images import IMAGENET_MEAN, IMAGENET_STD
+
+    return F.normalize(F.to_tensor(img), IMAGENET_MEAN, IMAGENET_STD)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_train_pipeline_matches_torchvision(seed):
+    import random
+
+    F = pytest.importorskip("torchvision.transforms.functional")
+    from torchvision.transforms import InterpolationMode
+
+    from recon.data.images import ImageTransform, crop_params
+
+    img = _image(seed=seed)
+    ours = ImageTransform(train=True, randaugment=False)(img, random.Random(seed))
+    rng = random.Random(seed)  # replay the draws: flip, then the crop box
+    flip = rng.random() < 0.5
+    x, y, cw, ch = crop_params(256, 256, (0.64, 1.0), (3 / 4, 4 / 3), rng)
+    ref = F.resize(img, [256, 256], InterpolationMode.BICUBIC)
+    ref = F.hflip(ref) if flip else ref
+    ref = F.resized_crop(ref, y, x, ch, cw, [224, 224], InterpolationMode.BICUBIC)
+    torch.testing.assert_close(ours, _tv_tensor(F, ref), rtol=0, atol=1e-5)
+
+
+def test_eval_pipeline_matches_torchvision():
+    F = pytest.importorskip("torchvision.transforms.functional")
+    from torchvision.transforms import InterpolationMode
+
+    from recon.data.images import ImageTransform
+
+    img = _image(seed=7)
+    ref = F.center_crop(F.resize(img, [256, 256], InterpolationMode.BICUBIC), [224, 224])
+    torch.testing.assert_close(ImageTransform(train=False)(img), _tv_tensor(F, ref), rtol=0, atol=1e-5)
+
+
+def test_crop_params_follow_torchvisions_rule():
+    import random
+
+    from recon.data.images import crop_params
+
+    rng = random.Random(0)
+    for _ in range(200):
+        x, y, cw, ch = crop_params(256, 256, (0.64, 1.0), (3 / 4, 4 / 3), rng)
+        assert 0 <= x <= 256 - cw and 0 <= y <= 256 - ch
+        assert 0.64 * 256 * 256 * 0.9 <= cw * ch <= 256 * 256 and 3 / 4 - 0.02 <= cw / ch <= 4 / 3 + 0.02
+    # a ratio no crop can meet falls back to torchvision's centre crop at the clamped ratio
+    assert crop_params(100, 10, (0.99, 1.0), (1.0, 1.0), random.Random(0)) == (45, 0, 10, 10)
+
+
+class _Coin:
+    """An rng whose ``random()`` is fixed: < 0.5 negates a RandAugment magnitude."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def random(self):
+        return self.value
+
+
+@pytest.mark.parametrize("axis", ["x", "y"])
+@pytest.mark.parametrize("v,coin", [(1, 0.9), (5, 0.1), (9, 0.9), (7, 0.2)])
+def test_randaugment_translate_is_an_integer_pixel_shift(axis, v, coin):
+    F = pytest.importorskip("torchvision.transforms.functional")
+    from torchvision.transforms import InterpolationMode
+
+    from recon.data.images import _translate
+
+    img = _image(224, 224, seed=v)
+    out = _translate(axis)(img, v, 0.3, 0, _Coin(coin))
+    shift = int((-1 if coin < 0.5 else 1) * v * 0.3 / 10 * 224)  # FixMatch: int(v * size)
+    # PIL's AFFINE (1, 0, t, ...) samples the input at x + t: torchvision's translate by -t
+    move = [-shift, 0] if axis == "x" else [0, -shift]
+    ref = F.affine(img, angle=0.0, translate=move, scale=1.0, shear=[0.0, 0.0], interpolation=InterpolationMode.NEAREST)
+    assert np.array_equal(np.asarray(out), np.asarray(ref))
+    a, s = np.asarray(img), abs(shift)
+    kept = (a[:, s:] if shift > 0 else a[:, :224 - s]) if axis == "x" else (a[s:] if shift > 0 else a[:224 - s])
+    got = np.asarray(out)
+    got = (got[:, :224 - s] if shift > 0 else got[:, s:]) if axis == "x" else (got[:224 - s] if shift > 0 else got[s:])
+    assert np.array_equal(got, kept)  # whole pixels moved, none interpolated

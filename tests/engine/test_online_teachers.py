@@ -31,7 +31,7 @@ def root(tmp_path_factory):
 
 
 def _teachers_cfg(online, cache, pipeline="eval"):
-    return {"image": {"arch": "tiny", "weights": None}, "text": {"arch": "tiny", "weights": None},
+    return {"image": {"arch": "tiny", "weights": "random"}, "text": {"arch": "tiny", "weights": "random"},
             "online": online, "image_transform": pipeline, "cache": cache, "views": 1, "batch_size": 8,
             "num_workers": 0}
 
@@ -97,8 +97,8 @@ def test_online_step_equals_cached_step_for_the_same_view_and_prompt(tmp_path, r
     cached = default_collate([cached_ds[i] for i in idx])
     assert torch.equal(online["points"], cached["points"])
     # the cached features of the prompts the online items drew (one cached view: the eval pipeline's)
-    cache = _quiet(TeacherFeatureCache, cache_dir, ds, text_teacher=_quiet(build_text_teacher, "tiny"),
-                   image_teacher=_quiet(build_image_teacher, "tiny"), views=1,
+    cache = _quiet(TeacherFeatureCache, cache_dir, ds, text_teacher=_quiet(build_text_teacher, "tiny", "random"),
+                   image_teacher=_quiet(build_image_teacher, "tiny", "random"), views=1,
                    image_transform=online_ds.dataset.image_transform)
     assert cache.is_complete()  # the same entry prepare_teachers built
     drawn = [all_prompts(t).index(p) for t, p in zip(online["text"], online["prompt"])]

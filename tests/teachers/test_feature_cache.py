@@ -41,7 +41,7 @@ def env(tmp_path_factory):
     ds = SyntheticShapes(root, "train", npoints=64, **SET)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return ds, build_text_teacher("tiny"), build_image_teacher("tiny")
+        return ds, build_text_teacher("tiny", "random"), build_image_teacher("tiny", "random")
 
 
 def _cache(tmp_path, env, text=None, image=None, **kw):
