@@ -225,6 +225,7 @@ class _DistillPretrain(ReConPretrain):
             if proj is not None:  # as ReCon: N(0.02, 0.01) weights, zero bias
                 nn.init.normal_(proj.weight, mean=0.02, std=0.01)
                 nn.init.zeros_(proj.bias)
+        self.smc, self.cls_proj = False, None  # the ablations have no single-modal term
 
 
 class VanillaMultiTaskPretrain(_DistillPretrain):
