@@ -10,9 +10,11 @@ recon format (written by :func:`save_model`), for a path prefix ``run/best``::
     run/best.pth           optional: optimizer state and anything else passed to save_model
                            (torch.save dict, read back with load_training_state)
 
-``load_model("run/best")`` rebuilds the model from the config and loads the weights (strict).
+``recon.models.load_model("run/best")`` rebuilds the model from the config and loads the weights
+(strict). This module is a leaf below ``recon.models``: it reads, remaps and writes state dicts and
+never builds a model itself.
 
-Official files (RECON_FACTS.md §10) are ``torch.save`` dicts with the weights under
+Official files (docs/official.md §10) are ``torch.save`` dicts with the weights under
 ``base_model``; keys may start with ``module.`` (DataParallel). Pretrain files put the backbone
 under ``MAE_encoder.`` and may hold the frozen teachers (``img_encoder.*``, ``text_encoder.*``),
 which are dropped. :func:`load_checkpoint` applies the official remapping (strip ``module.``,
@@ -35,9 +37,9 @@ __all__ = [
     "LoadReport",
     "CheckpointMismatchError",
     "save_model",
-    "load_model",
     "load_checkpoint",
     "read_checkpoint",
+    "read_model_config",
     "load_training_state",
 ]
 
@@ -177,16 +179,17 @@ def _recon_config(prefix: str) -> dict:
     return json.loads(meta["config"])
 
 
-def load_model(path, map_location: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a model saved by :func:`save_model` (config + weights, strict)."""
-    from recon.models import create_model
+def read_model_config(path) -> tuple[dict, str]:
+    """The model config of a file written by :func:`save_model` and its weights file.
 
+    Returns:
+        ``(config, weights)``: ``create_model(**config)`` rebuilds the model, ``weights`` is the
+        ``.safetensors`` path to load into it (``recon.models.load_model`` does both).
+    """
     prefix = _prefix(path)
     if not os.path.isfile(prefix + ".safetensors"):
         raise FileNotFoundError(f"no recon weights at {prefix}.safetensors")
-    model = create_model(**_recon_config(prefix))
-    load_checkpoint(model, prefix + ".safetensors", strict=True)
-    return model.to(map_location)
+    return _recon_config(prefix), prefix + ".safetensors"
 
 
 def load_training_state(path) -> dict:

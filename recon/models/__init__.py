@@ -20,10 +20,11 @@ from .pretrain import (
     recon_tiny_pretrain,
 )
 from .recon import ReConBackbone, ReConClassifier, ReConZeroShot, recon_base, recon_base_zeroshot, recon_small, recon_tiny
-from .registry import create_model, list_models, model_defaults, model_info, register_model
+from .registry import create_model, list_models, load_model, model_defaults, model_info, register_model
 
 __all__ = [
     "create_model",
+    "load_model",
     "list_models",
     "register_model",
     "model_defaults",

@@ -16,7 +16,7 @@ three global queries live:
   distillation losses.  Compared with ReCon, the queries are no longer guided by the generative
   tokens; compared with vanilla multi-task, the two objectives no longer share transformer weights.
 
-The official two-tower configuration is not described in RECON_FACTS.md beyond its finetune
+The official two-tower configuration is not described in docs/official.md beyond its finetune
 learning rate (5e-5); the layout above is recon's design: sharing only the patch embedding keeps
 the tokenization identical across the three models of the ablation.
 
@@ -31,11 +31,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._builder import build, classifier_config, init_vit_weights, pretrain_config
 from .heads import HEAD_TYPES, build_head
 from .layers import NORM_STYLES, Attention, DropPath, Mlp
 from .pointmae import PointMAEBackbone
 from .pretrain import MaskedPretrainModel, ReConPretrain
-from .recon import ReConBackbone, ReConClassifier, classifier_config, init_vit_weights
+from .recon import ReConBackbone, ReConClassifier
 from .registry import register_model
 from .tokenizer import Group, PatchEmbed, PosEmbed
 
@@ -250,32 +251,16 @@ class TwoTowerPretrain(_DistillPretrain):
                          decoder_num_heads or num_heads, img_dim, text_dim, drop_path_rate, loss)
 
 
-def _build(cls, config: dict, pretrained) -> nn.Module:
-    """Instantiate ``cls`` from ``config`` (minus ``name``/``npoints``), attach ``model.config``, load
-    ``pretrained`` (report in ``model.load_report``), as the zoo's factories do."""
-    model = cls(**{k: v for k, v in config.items() if k not in ("name", "npoints")})
-    model.config = config
-    if pretrained:
-        from recon.checkpoint import load_checkpoint
-
-        model.load_report = load_checkpoint(model, pretrained)
-    return model
-
-
 def _classifier(cls, name, kw):
     config = classifier_config(name, kw["num_classes"], kw["npoints"], kw["num_group"], kw["group_size"],
                                kw["drop_path_rate"], kw["head"], kw["depth"], kw["embed_dim"], kw["num_heads"],
                                norm_style=kw["norm_style"])
-    return _build(cls, config, kw["pretrained"])
+    return build(cls, config, kw["pretrained"])
 
 
 def _pretrain(cls, name, kw):
     pretrained = kw.pop("pretrained")
-    if int(kw["num_group"]) > int(kw["npoints"]):
-        raise ValueError(f"num_group ({kw['num_group']}) must not exceed npoints ({kw['npoints']})")
-    if kw.get("decoder_num_heads") is None:  # follow an overridden num_heads
-        kw["decoder_num_heads"] = kw["num_heads"]
-    return _build(cls, dict(name=name, **kw), pretrained)
+    return build(cls, pretrain_config(name, **kw), pretrained)
 
 
 _VANILLA = "Vanilla multi-task ablation (one self-attention stream for both objectives)"

@@ -2,7 +2,7 @@
 
 Module and attribute names follow the official ``qizekun/ReCon`` / ``Pang-Yatian/Point-MAE``
 code so that ``state_dict()`` keys (and their order) equal the released checkpoints'
-(RECON_FACTS.md §4, §12). Attention runs through ``F.scaled_dot_product_attention``; the
+(docs/official.md §4, §12). Attention runs through ``F.scaled_dot_product_attention``; the
 explicit softmax path is taken only when attention maps are asked for.
 """
 

@@ -1,6 +1,6 @@
 """Point-MAE single-stream baseline (Pang et al., ECCV 2022, arXiv:2203.06604).
 
-The finetune ``PointTransformer`` of ``Pang-Yatian/Point-MAE`` as described in RECON_FACTS.md
+The finetune ``PointTransformer`` of ``Pang-Yatian/Point-MAE`` as described in docs/official.md
 §7: tokens ``[cls, local...]``, standard pre-norm blocks, positions re-added before every
 block, head on ``[cls, max over local]`` (2C). Same tokenizer as ReCon. It is the model the
 benchmarks compare ReCon to.
@@ -11,10 +11,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._builder import build, classifier_config
 from .heads import HEAD_TYPES, build_head
 from .layers import Block, drop_path_rates
 from .registry import register_model
-from .recon import _build, classifier_config
 from .tokenizer import Group, PatchEmbed, PosEmbed
 
 __all__ = ["TransformerEncoder", "PointMAEBackbone", "PointMAEClassifier", "pointmae_base"]
@@ -105,4 +105,4 @@ def pointmae_base(num_classes=40, npoints=1024, num_group=None, group_size=32, d
     """Point-MAE classifier, the single-stream baseline; ``num_group=None`` means ``npoints // 16``."""
     config = classifier_config("pointmae_base", num_classes, npoints, num_group, group_size, drop_path_rate, head,
                                depth, embed_dim, num_heads)
-    return _build(PointMAEClassifier, config, pretrained)
+    return build(PointMAEClassifier, config, pretrained)

@@ -1,6 +1,6 @@
 """Pretraining models: ReCon (masked reconstruction + cross-modal distillation) and Point-MAE.
 
-RECON_FACTS.md §6. The clouds are grouped, every group is embedded (BatchNorm sees the masked
+docs/official.md §6. The clouds are grouped, every group is embedded (BatchNorm sees the masked
 groups too), a fraction ``mask_ratio`` of the groups per sample is masked, the visible tokens go
 through the encoder, and a 4-block pre-norm decoder over ``[visible outputs, mask tokens]``
 predicts the masked groups (Conv1d C→3·S), scored by Chamfer-L2 (``mean d1 + mean d2``, squared
@@ -25,9 +25,10 @@ from torch import nn
 
 from recon.ops import ChamferDistanceL1, ChamferDistanceL2, gather_points
 
+from ._builder import build, init_vit_weights, pretrain_config
 from .layers import Block, drop_path_rates
 from .pointmae import PointMAEBackbone
-from .recon import ReConBackbone, _build, init_vit_weights
+from .recon import ReConBackbone
 from .registry import register_model
 from .tokenizer import Group, PosEmbed
 
@@ -254,17 +255,8 @@ class PointMAEPretrain(MaskedPretrainModel):
         return {"loss": loss, "loss_recon": loss}
 
 
-def _pretrain_config(name, **kw):
-    kw["num_group"] = int(kw["num_group"])
-    if kw.get("decoder_num_heads") is None:  # follow an overridden num_heads
-        kw["decoder_num_heads"] = kw["num_heads"]
-    if kw["num_group"] > kw["npoints"]:
-        raise ValueError(f"num_group ({kw['num_group']}) must not exceed npoints ({kw['npoints']})")
-    return dict(name=name, **kw)
-
-
 def _recon_pretrain(name, pretrained, **kw):
-    return _build(ReConPretrain, _pretrain_config(name, **kw), pretrained)
+    return build(ReConPretrain, pretrain_config(name, **kw), pretrained)
 
 
 _PRETRAIN_DOC = "ReCon-{} pretraining model (masked reconstruction + image/text distillation)."
@@ -300,4 +292,4 @@ def pointmae_base_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio
                            decoder_depth=4, decoder_num_heads=None):
     kw = dict(locals())
     kw.pop("pretrained")
-    return _build(PointMAEPretrain, _pretrain_config("pointmae_base_pretrain", **kw), pretrained)
+    return build(PointMAEPretrain, pretrain_config("pointmae_base_pretrain", **kw), pretrained)

@@ -2,7 +2,7 @@
 
 ReCon: "Contrast with Reconstruct: Contrastive 3D Representation Learning Guided by Generative
 Pretraining", Qi et al., ICML 2023 (arXiv:2302.02318). Architecture facts, key names and init
-follow the released code ``qizekun/ReCon`` as described in RECON_FACTS.md §1–7; nothing here is
+follow the released code ``qizekun/ReCon`` as described in docs/official.md §1–7; nothing here is
 copied from it.
 
 Token layout: three global queries ``[cls, img, text]`` followed by the G local tokens; the
@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._builder import build, classifier_config, init_vit_weights, resolve_num_group
 from .heads import HEAD_TYPES, ZEROSHOT_RATIOS, build_head
 from .layers import ReConBlock, drop_path_rates
 from .registry import register_model
@@ -30,23 +31,11 @@ __all__ = [
     "recon_base",
     "recon_base_zeroshot",
     "SIZES",
-    "init_vit_weights",
 ]
 
 # (embed_dim, num_heads) of the official cfgs/pretrain/{tiny,small,base}.yaml; depth 12 throughout.
 SIZES = {"tiny": (192, 3), "small": (256, 4), "base": (384, 6)}
 QUERY_NAMES = ("cls", "img", "text")
-
-
-def init_vit_weights(module: nn.Module) -> None:
-    """The official encoder init: trunc_normal(0.02) Linear/Conv1d weights, zero bias, LN (1, 0)."""
-    if isinstance(module, (nn.Linear, nn.Conv1d)):
-        nn.init.trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
 
 
 class ReConTransformer(nn.Module):
@@ -237,50 +226,11 @@ class ReConZeroShot(ReConBackbone):
         return r * self.text_proj(f["text"]) + self.img_proj(f["img"])
 
 
-def _num_group(npoints: int, num_group: int | None) -> int:
-    if npoints < 1:
-        raise ValueError(f"npoints must be >= 1, got {npoints}")
-    g = npoints // 16 if num_group is None else int(num_group)
-    if g < 1 or g > npoints:
-        raise ValueError(f"num_group must be in [1, npoints={npoints}], got {g}")
-    return g
-
-
-def _build(cls, config: dict, pretrained) -> nn.Module:
-    """Instantiate ``cls`` from ``config`` (minus ``name``/``npoints``), attach the config and load
-    ``pretrained`` through ``recon.checkpoint.load_checkpoint`` (report in ``model.load_report``)."""
-    model = cls(**{k: v for k, v in config.items() if k not in ("name", "npoints")})
-    model.config = config
-    if pretrained:
-        from recon.checkpoint import load_checkpoint
-
-        model.load_report = load_checkpoint(model, pretrained)
-    return model
-
-
-def classifier_config(name, num_classes, npoints, num_group, group_size, drop_path_rate, head, depth, embed_dim,
-                      num_heads, **extra) -> dict:
-    """The normalised ``model.config`` of a classifier factory (``num_group`` resolved)."""
-    return dict(
-        name=name,
-        num_classes=int(num_classes),
-        npoints=int(npoints),
-        num_group=_num_group(npoints, num_group),
-        group_size=int(group_size),
-        drop_path_rate=float(drop_path_rate),
-        head=head,
-        depth=int(depth),
-        embed_dim=int(embed_dim),
-        num_heads=int(num_heads),
-        **extra,
-    )
-
-
 def _recon_classifier(name, num_classes, npoints, num_group, group_size, drop_path_rate, head,
                       pretrained, norm_style, depth, embed_dim, num_heads):
     config = classifier_config(name, num_classes, npoints, num_group, group_size, drop_path_rate, head, depth,
                                embed_dim, num_heads, norm_style=norm_style)
-    return _build(ReConClassifier, config, pretrained)
+    return build(ReConClassifier, config, pretrained)
 
 
 _PAPER_CLS = {
@@ -322,7 +272,7 @@ def recon_base_zeroshot(npoints=1024, num_group=None, group_size=32, img_dim=512
     config = dict(
         name="recon_base_zeroshot",
         npoints=int(npoints),
-        num_group=_num_group(npoints, num_group),
+        num_group=resolve_num_group(npoints, num_group),
         group_size=int(group_size),
         img_dim=int(img_dim),
         text_dim=int(text_dim),
@@ -332,5 +282,5 @@ def recon_base_zeroshot(npoints=1024, num_group=None, group_size=32, img_dim=512
         embed_dim=int(embed_dim),
         num_heads=int(num_heads),
     )
-    return _build(ReConZeroShot, config, pretrained)
+    return build(ReConZeroShot, config, pretrained)
 

@@ -1,6 +1,6 @@
 """Point-cloud tokenizer: FPS + kNN grouping, the mini-PointNet patch embedding, positions.
 
-Grouping follows the official ``Group`` (RECON_FACTS.md §1): ``num_group`` centres by furthest
+Grouping follows the official ``Group`` (docs/official.md §1): ``num_group`` centres by furthest
 point sampling (start index 0), the ``group_size`` nearest points of each centre, centred on it.
 recon's kNN returns neighbours sorted by distance where the official one is unsorted; every
 consumer is permutation-invariant inside a group, so the outputs agree.

@@ -11,12 +11,11 @@ from recon.checkpoint import (
     CheckpointMismatchError,
     LoadReport,
     load_checkpoint,
-    load_model,
     load_training_state,
     read_checkpoint,
     save_model,
 )
-from recon.models import create_model, recon_tiny, recon_tiny_pretrain
+from recon.models import create_model, load_model, recon_tiny, recon_tiny_pretrain
 from zoo_helpers import TINY, TINY_PTS, clouds, needs_keys, official_state_dict
 
 

@@ -1,0 +1,71 @@
+"""How every zoo factory builds its model: the normalised config, the official encoder init and the
+``pretrained=`` load. One copy for all families (ReCon, Point-MAE, the ablations), so a factory is a
+signature plus one call.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+__all__ = ["init_vit_weights", "resolve_num_group", "classifier_config", "pretrain_config", "build"]
+
+
+def init_vit_weights(module: nn.Module) -> None:
+    """The official encoder init: trunc_normal(0.02) Linear/Conv1d weights, zero bias, LN (1, 0)."""
+    if isinstance(module, (nn.Linear, nn.Conv1d)):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def resolve_num_group(npoints: int, num_group: int | None) -> int:
+    """``num_group``, or ``npoints // 16`` when it is ``None``; both checked against ``npoints``."""
+    if npoints < 1:
+        raise ValueError(f"npoints must be >= 1, got {npoints}")
+    g = npoints // 16 if num_group is None else int(num_group)
+    if g < 1 or g > npoints:
+        raise ValueError(f"num_group must be in [1, npoints={npoints}], got {g}")
+    return g
+
+
+def classifier_config(name, num_classes, npoints, num_group, group_size, drop_path_rate, head, depth, embed_dim,
+                      num_heads, **extra) -> dict:
+    """The normalised ``model.config`` of a classifier factory (``num_group`` resolved)."""
+    return dict(
+        name=name,
+        num_classes=int(num_classes),
+        npoints=int(npoints),
+        num_group=resolve_num_group(npoints, num_group),
+        group_size=int(group_size),
+        drop_path_rate=float(drop_path_rate),
+        head=head,
+        depth=int(depth),
+        embed_dim=int(embed_dim),
+        num_heads=int(num_heads),
+        **extra,
+    )
+
+
+def pretrain_config(name: str, **kw) -> dict:
+    """The ``model.config`` of a pretraining factory: ``decoder_num_heads=None`` follows ``num_heads``."""
+    kw["num_group"] = int(kw["num_group"])
+    if kw.get("decoder_num_heads") is None:  # follow an overridden num_heads
+        kw["decoder_num_heads"] = kw["num_heads"]
+    if kw["num_group"] > kw["npoints"]:
+        raise ValueError(f"num_group ({kw['num_group']}) must not exceed npoints ({kw['npoints']})")
+    return dict(name=name, **kw)
+
+
+def build(cls, config: dict, pretrained) -> nn.Module:
+    """Instantiate ``cls`` from ``config`` (minus ``name``/``npoints``), attach ``model.config`` and load
+    ``pretrained`` through ``recon.checkpoint.load_checkpoint`` (report in ``model.load_report``)."""
+    model = cls(**{k: v for k, v in config.items() if k not in ("name", "npoints")})
+    model.config = config
+    if pretrained:
+        from recon.checkpoint import load_checkpoint
+
+        model.load_report = load_checkpoint(model, pretrained)
+    return model
