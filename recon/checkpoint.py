@@ -25,6 +25,7 @@ then a leading ``MAE_encoder.`` or ``base_model.``) when the target model has no
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 from collections.abc import Mapping
@@ -33,9 +34,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from recon.errors import CheckpointError
+
 __all__ = [
     "LoadReport",
     "CheckpointMismatchError",
+    "check_complete",
+    "guess_family",
     "save_model",
     "load_checkpoint",
     "read_checkpoint",
@@ -48,8 +53,10 @@ TEACHER_PREFIXES = ("img_encoder.", "text_encoder.")
 HEAD_PREFIXES = ("cls_head_finetune.",)
 _SUFFIXES = (".safetensors", ".json", ".pth")
 
+logger = logging.getLogger("recon.checkpoint")
 
-class CheckpointMismatchError(ValueError):
+
+class CheckpointMismatchError(CheckpointError):
     """Raised by ``load_checkpoint(strict=True)`` when keys are missing or unexpected."""
 
 
@@ -66,6 +73,7 @@ class LoadReport:
         dropped: frozen-teacher keys of a pretrain file (never loaded).
         reset: head keys skipped because of ``reset_head=True``.
         notes: remapping steps applied (e.g. ``"stripped 'module.'"``).
+        family: what the file looks like from its keys (:func:`guess_family`).
     """
 
     source: str
@@ -76,6 +84,7 @@ class LoadReport:
     dropped: list = field(default_factory=list)
     reset: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    family: str = ""
 
     @property
     def ok(self) -> bool:
@@ -83,7 +92,7 @@ class LoadReport:
         return not self.missing and not self.unexpected
 
     def __str__(self) -> str:
-        head = f"checkpoint {self.source} ({self.source_format}"
+        head = f"checkpoint {self.source} ({self.source_format}" + (f", {self.family}" if self.family else "")
         head += f"; {', '.join(self.notes)})" if self.notes else ")"
         rows = [("loaded", self.loaded), ("missing", self.missing), ("unexpected", self.unexpected),
                 ("dropped teacher", self.dropped), ("reset head", self.reset)]
@@ -92,6 +101,57 @@ class LoadReport:
             if keys or name in ("loaded", "missing", "unexpected"):
                 lines.append(f"  {name:<16}{len(keys):>6}  {_summarise(keys) if name != 'loaded' else ''}".rstrip())
         return "\n".join(lines)
+
+
+def _architecture(keys: list) -> str | None:
+    if any(k.startswith("contrastive.") for k in keys):
+        return "two-tower ablation"
+    if any("_contrast." in k for k in keys):  # the query stream of ReCon's two-stream blocks
+        return "ReCon"
+    if "img_token" in keys:
+        return "vanilla multi-task ablation"
+    if any(k.startswith("blocks.") for k in keys):
+        return "Point-MAE"
+    return None
+
+
+def guess_family(keys) -> str:
+    """What a checkpoint holds, judged from its key names, for messages: ``"ReCon pretraining"``,
+    ``"Point-MAE finetune (classifier)"``, ``"ReCon zero-shot"``, ``"ReCon backbone (no head)"``,
+    ``"ReCon part segmentation"`` or ``"no ReCon / Point-MAE model"``."""
+    keys = [k[len("module."):] if k.startswith("module.") else k for k in map(str, keys)]
+    encoder = [k[len("MAE_encoder."):] for k in keys if k.startswith("MAE_encoder.")]
+    if encoder:
+        return f"{_architecture(encoder) or 'unknown'} pretraining"
+    arch = _architecture(keys)
+    if arch is None:
+        return "no ReCon / Point-MAE model"
+    for prefixes, task in ((("cls_head_finetune.",), "finetune (classifier)"),
+                           (("label_conv.", "propagation_0."), "part segmentation"),
+                           (("text_proj.", "img_proj."), "zero-shot")):
+        if any(k.startswith(prefixes) for k in keys):
+            return f"{arch} {task}"
+    return f"{arch} backbone (no head)"
+
+
+def check_complete(report: "LoadReport", optional: tuple = (), target: str = "the model") -> None:
+    """Refuse a partial load: raise :class:`~recon.errors.CheckpointError` when nothing was loaded, or
+    when a model key that does not start with one of the ``optional`` prefixes (the task head) is missing.
+
+    The message is one line: the file, the family it looks like, what is missing, and the way out
+    (``strict=False`` loads it anyway).
+    """
+    needed = [k for k in report.missing if not k.startswith(tuple(optional))]
+    if report.loaded and not needed:
+        return
+    what = (f"no key of it matches {target}" if not report.loaded else
+            f"{len(needed)} of {len(report.loaded) + len(report.missing)} weights outside the task head "
+            f"are missing ({_summarise(needed)})")
+    raise CheckpointError(
+        f"pretrained={report.source!r} looks like a {report.family or 'unknown'} checkpoint and does not fit "
+        f"{target}: {what}; pass a checkpoint of this model's family, or strict=False to load what matches "
+        "(the load report is then logged)"
+    )
 
 
 def _summarise(keys: list, limit: int = 8) -> str:
@@ -237,13 +297,13 @@ def read_checkpoint(source) -> tuple[dict, str]:
             raise FileNotFoundError(f"checkpoint not found: {path}")
         obj = _torch_load(path)
     if not isinstance(obj, Mapping):
-        raise ValueError(f"expected a dict in the checkpoint, got {type(obj).__name__}")
+        raise CheckpointError(f"expected a dict in the checkpoint, got {type(obj).__name__}")
     for key, fmt in (("base_model", "official"), ("model", "state_dict"), ("state_dict", "state_dict")):
         if isinstance(obj.get(key), Mapping):
             return dict(obj[key]), fmt
     if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         return dict(obj), "state_dict"
-    raise ValueError(
+    raise CheckpointError(
         "no weights found in the checkpoint: expected a 'base_model', 'model' or 'state_dict' entry or a flat "
         f"state_dict; top-level keys are {sorted(map(str, obj))[:10]}"
     )
@@ -301,7 +361,7 @@ def load_checkpoint(model: nn.Module, path, strict: bool = False, reset_head: bo
         if is_pretrain:
             notes.append("stripped 'MAE_encoder.'")
         state = remapped
-    report = LoadReport(source, fmt, dropped=dropped, notes=notes)
+    report = LoadReport(source, fmt, dropped=dropped, notes=notes, family=guess_family(raw))
     to_load = {}
     for k, v in state.items():
         if k not in target:

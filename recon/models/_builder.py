@@ -5,7 +5,16 @@ signature plus one call.
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Mapping
+
 from torch import nn
+
+from recon.checkpoint import check_complete, load_checkpoint
+from recon.errors import CheckpointError
+
+logger = logging.getLogger("recon.models")
 
 __all__ = ["init_vit_weights", "resolve_num_group", "classifier_config", "pretrain_config", "build"]
 
@@ -59,13 +68,34 @@ def pretrain_config(name: str, **kw) -> dict:
     return dict(name=name, **kw)
 
 
-def build(cls, config: dict, pretrained) -> nn.Module:
+def build(cls, config: dict, pretrained, strict: bool = True) -> nn.Module:
     """Instantiate ``cls`` from ``config`` (minus ``name``/``npoints``), attach ``model.config`` and load
-    ``pretrained`` through ``recon.checkpoint.load_checkpoint`` (report in ``model.load_report``)."""
+    ``pretrained`` through ``recon.checkpoint.load_checkpoint`` (report in ``model.load_report``).
+
+    With ``strict`` (the factories' default) a partial load is refused with a
+    :class:`~recon.errors.CheckpointError`: nothing matched, or a key outside the model's
+    ``task_keys`` (its task head; the file's extra keys never count) is missing. ``strict=False``
+    loads whatever matches and logs the report as a warning.
+    """
     model = cls(**{k: v for k, v in config.items() if k not in ("name", "npoints")})
     model.config = config
-    if pretrained:
-        from recon.checkpoint import load_checkpoint
-
-        model.load_report = load_checkpoint(model, pretrained)
+    if pretrained is None or pretrained is False or (isinstance(pretrained, str) and not pretrained):
+        return model
+    if pretrained is True:
+        raise CheckpointError(
+            "pretrained=True: recon hosts no weights to download; pass the path of a checkpoint (an official "
+            "ReCon / Point-MAE .pth, or a file written by recon.checkpoint.save_model) or a state_dict"
+        )
+    if not isinstance(pretrained, (str, os.PathLike, Mapping)):
+        raise TypeError(f"pretrained must be a path or a state_dict, got {type(pretrained).__name__}")
+    report = model.load_report = load_checkpoint(model, pretrained)
+    name = config.get("name", cls.__name__)
+    try:
+        check_complete(report, getattr(model, "task_keys", ()), name)
+    except CheckpointError:
+        if strict:
+            raise
+        logger.warning("%s: partial load of pretrained weights accepted (strict=False)\n%s", name, report)
+    else:
+        logger.info("%s: loaded pretrained weights\n%s", name, report)
     return model

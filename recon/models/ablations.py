@@ -177,6 +177,7 @@ class _Classifier(nn.Module):
     """Head on ``[cls, img, text, max over local]`` (4C), as :class:`ReConClassifier`."""
 
     pool = staticmethod(ReConClassifier.pool)
+    task_keys = ReConClassifier.task_keys
 
     def _add_head(self, num_classes, num_group, group_size, embed_dim, head):
         if num_classes < 0:
@@ -255,12 +256,12 @@ def _classifier(cls, name, kw):
     config = classifier_config(name, kw["num_classes"], kw["npoints"], kw["num_group"], kw["group_size"],
                                kw["drop_path_rate"], kw["head"], kw["depth"], kw["embed_dim"], kw["num_heads"],
                                norm_style=kw["norm_style"])
-    return build(cls, config, kw["pretrained"])
+    return build(cls, config, kw["pretrained"], kw["strict"])
 
 
 def _pretrain(cls, name, kw):
-    pretrained = kw.pop("pretrained")
-    return build(cls, pretrain_config(name, **kw), pretrained)
+    pretrained, strict = kw.pop("pretrained"), kw.pop("strict")
+    return build(cls, pretrain_config(name, **kw), pretrained, strict)
 
 
 _VANILLA = "Vanilla multi-task ablation (one self-attention stream for both objectives)"
@@ -269,25 +270,29 @@ _TWOTOWER = "Two-tower ablation (generative Point-MAE tower + contrastive two-st
 
 @register_model(description=f"{_VANILLA}: classifier, C=192")
 def vanilla_multitask_tiny(num_classes=40, npoints=1024, num_group=None, group_size=32, drop_path_rate=0.2,
-                           head="full", pretrained=None, norm_style="prenorm", depth=12, embed_dim=192, num_heads=3):
+                           head="full", pretrained=None, norm_style="prenorm", depth=12, embed_dim=192, num_heads=3,
+                           strict=True):
     return _classifier(VanillaClassifier, "vanilla_multitask_tiny", dict(locals()))
 
 
 @register_model(description=f"{_VANILLA}: classifier, C=384")
 def vanilla_multitask_base(num_classes=40, npoints=1024, num_group=None, group_size=32, drop_path_rate=0.2,
-                           head="full", pretrained=None, norm_style="prenorm", depth=12, embed_dim=384, num_heads=6):
+                           head="full", pretrained=None, norm_style="prenorm", depth=12, embed_dim=384, num_heads=6,
+                           strict=True):
     return _classifier(VanillaClassifier, "vanilla_multitask_base", dict(locals()))
 
 
 @register_model(description=f"{_TWOTOWER}: classifier, C=192")
 def twotower_tiny(num_classes=40, npoints=1024, num_group=None, group_size=32, drop_path_rate=0.2, head="full",
-                  pretrained=None, norm_style="released", depth=12, embed_dim=192, num_heads=3):
+                  pretrained=None, norm_style="released", depth=12, embed_dim=192, num_heads=3,
+                  strict=True):
     return _classifier(TwoTowerClassifier, "twotower_tiny", dict(locals()))
 
 
 @register_model(description=f"{_TWOTOWER}: classifier, C=384")
 def twotower_base(num_classes=40, npoints=1024, num_group=None, group_size=32, drop_path_rate=0.2, head="full",
-                  pretrained=None, norm_style="released", depth=12, embed_dim=384, num_heads=6):
+                  pretrained=None, norm_style="released", depth=12, embed_dim=384, num_heads=6,
+                  strict=True):
     return _classifier(TwoTowerClassifier, "twotower_base", dict(locals()))
 
 
@@ -295,7 +300,7 @@ def twotower_base(num_classes=40, npoints=1024, num_group=None, group_size=32, d
 def vanilla_multitask_tiny_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand",
                                     img_dim=768, text_dim=512, drop_path_rate=0.1, loss="cdl2", pretrained=None,
                                     norm_style="prenorm", depth=12, embed_dim=192, num_heads=3, decoder_depth=4,
-                                    decoder_num_heads=None):
+                                    decoder_num_heads=None, strict=True):
     return _pretrain(VanillaMultiTaskPretrain, "vanilla_multitask_tiny_pretrain", dict(locals()))
 
 
@@ -303,19 +308,21 @@ def vanilla_multitask_tiny_pretrain(npoints=1024, num_group=64, group_size=32, m
 def vanilla_multitask_base_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand",
                                     img_dim=768, text_dim=512, drop_path_rate=0.1, loss="cdl2", pretrained=None,
                                     norm_style="prenorm", depth=12, embed_dim=384, num_heads=6, decoder_depth=4,
-                                    decoder_num_heads=None):
+                                    decoder_num_heads=None, strict=True):
     return _pretrain(VanillaMultiTaskPretrain, "vanilla_multitask_base_pretrain", dict(locals()))
 
 
 @register_model(kind="pretrain", description=f"{_TWOTOWER}: pretraining, C=192")
 def twotower_tiny_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand", img_dim=768,
                            text_dim=512, drop_path_rate=0.1, loss="cdl2", pretrained=None, norm_style="released",
-                           depth=12, embed_dim=192, num_heads=3, decoder_depth=4, decoder_num_heads=None):
+                           depth=12, embed_dim=192, num_heads=3, decoder_depth=4, decoder_num_heads=None,
+                           strict=True):
     return _pretrain(TwoTowerPretrain, "twotower_tiny_pretrain", dict(locals()))
 
 
 @register_model(kind="pretrain", description=f"{_TWOTOWER}: pretraining, C=384")
 def twotower_base_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand", img_dim=768,
                            text_dim=512, drop_path_rate=0.1, loss="cdl2", pretrained=None, norm_style="released",
-                           depth=12, embed_dim=384, num_heads=6, decoder_depth=4, decoder_num_heads=None):
+                           depth=12, embed_dim=384, num_heads=6, decoder_depth=4, decoder_num_heads=None,
+                           strict=True):
     return _pretrain(TwoTowerPretrain, "twotower_base_pretrain", dict(locals()))

@@ -70,6 +70,10 @@ class PointMAEBackbone(nn.Module):
 class PointMAEClassifier(PointMAEBackbone):
     """Point-MAE classifier: ``model(points (B, N, 3)) -> (B, num_classes)``; ``num_classes=0`` -> ``(B, 2C)``."""
 
+    # keys a backbone checkpoint need not fill: the head, and the cls token/position, which the
+    # pretraining encoder does not have (the official finetune starts them fresh too)
+    task_keys = ("cls_head_finetune.", "cls_token", "cls_pos")
+
     def __init__(self, num_classes=40, num_group=64, group_size=32, embed_dim=384, depth=12, num_heads=6,
                  drop_path_rate=0.1, head="full"):
         if num_classes < 0:
@@ -101,8 +105,8 @@ class PointMAEClassifier(PointMAEBackbone):
 @register_model(paper={"params_m": 22.1, "gmacs_2048": 4.8},
                 description="Point-MAE classifier, the single-stream baseline (C=384, 6 heads, 12 blocks)")
 def pointmae_base(num_classes=40, npoints=1024, num_group=None, group_size=32, drop_path_rate=0.1, head="full",
-                  pretrained=None, depth=12, embed_dim=384, num_heads=6):
+                  pretrained=None, depth=12, embed_dim=384, num_heads=6, strict=True):
     """Point-MAE classifier, the single-stream baseline; ``num_group=None`` means ``npoints // 16``."""
     config = classifier_config("pointmae_base", num_classes, npoints, num_group, group_size, drop_path_rate, head,
                                depth, embed_dim, num_heads)
-    return build(PointMAEClassifier, config, pretrained)
+    return build(PointMAEClassifier, config, pretrained, strict)

@@ -255,8 +255,8 @@ class PointMAEPretrain(MaskedPretrainModel):
         return {"loss": loss, "loss_recon": loss}
 
 
-def _recon_pretrain(name, pretrained, **kw):
-    return build(ReConPretrain, pretrain_config(name, **kw), pretrained)
+def _recon_pretrain(name, pretrained, strict, **kw):
+    return build(ReConPretrain, pretrain_config(name, **kw), pretrained, strict)
 
 
 _PRETRAIN_DOC = "ReCon-{} pretraining model (masked reconstruction + image/text distillation)."
@@ -265,31 +265,34 @@ _PRETRAIN_DOC = "ReCon-{} pretraining model (masked reconstruction + image/text 
 @register_model(kind="pretrain", description=_PRETRAIN_DOC.format("Tiny"))
 def recon_tiny_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand", img_dim=768,
                         text_dim=512, drop_path_rate=0.1, loss="cdl2", pretrained=None, norm_style="released",
-                        depth=12, embed_dim=192, num_heads=3, decoder_depth=4, decoder_num_heads=None):
+                        depth=12, embed_dim=192, num_heads=3, decoder_depth=4, decoder_num_heads=None,
+                        strict=True):
     kw = dict(locals())
-    return _recon_pretrain("recon_tiny_pretrain", kw.pop("pretrained"), **kw)
+    return _recon_pretrain("recon_tiny_pretrain", kw.pop("pretrained"), kw.pop("strict"), **kw)
 
 
 @register_model(kind="pretrain", description=_PRETRAIN_DOC.format("Small"))
 def recon_small_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand", img_dim=768,
                          text_dim=512, drop_path_rate=0.1, loss="cdl2", pretrained=None, norm_style="released",
-                         depth=12, embed_dim=256, num_heads=4, decoder_depth=4, decoder_num_heads=None):
+                         depth=12, embed_dim=256, num_heads=4, decoder_depth=4, decoder_num_heads=None,
+                         strict=True):
     kw = dict(locals())
-    return _recon_pretrain("recon_small_pretrain", kw.pop("pretrained"), **kw)
+    return _recon_pretrain("recon_small_pretrain", kw.pop("pretrained"), kw.pop("strict"), **kw)
 
 
 @register_model(kind="pretrain", description=_PRETRAIN_DOC.format("Base"))
 def recon_base_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand", img_dim=768,
                         text_dim=512, drop_path_rate=0.1, loss="cdl2", pretrained=None, norm_style="released",
-                        depth=12, embed_dim=384, num_heads=6, decoder_depth=4, decoder_num_heads=None):
+                        depth=12, embed_dim=384, num_heads=6, decoder_depth=4, decoder_num_heads=None,
+                        strict=True):
     kw = dict(locals())
-    return _recon_pretrain("recon_base_pretrain", kw.pop("pretrained"), **kw)
+    return _recon_pretrain("recon_base_pretrain", kw.pop("pretrained"), kw.pop("strict"), **kw)
 
 
 @register_model(kind="pretrain", description="Point-MAE pretraining model (masked reconstruction only).")
 def pointmae_base_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand",
                            drop_path_rate=0.1, loss="cdl2", pretrained=None, depth=12, embed_dim=384, num_heads=6,
-                           decoder_depth=4, decoder_num_heads=None):
+                           decoder_depth=4, decoder_num_heads=None, strict=True):
     kw = dict(locals())
-    kw.pop("pretrained")
-    return build(PointMAEPretrain, pretrain_config("pointmae_base_pretrain", **kw), pretrained)
+    del kw["pretrained"], kw["strict"]
+    return build(PointMAEPretrain, pretrain_config("pointmae_base_pretrain", **kw), pretrained, strict)

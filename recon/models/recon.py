@@ -156,6 +156,9 @@ class ReConClassifier(ReConBackbone):
     (the official SVM backbone's state_dict).
     """
 
+    # keys a backbone checkpoint need not fill (``pretrained=`` refuses any other missing key)
+    task_keys = ("cls_head_finetune.",)
+
     def __init__(
         self,
         num_classes: int = 40,
@@ -227,10 +230,10 @@ class ReConZeroShot(ReConBackbone):
 
 
 def _recon_classifier(name, num_classes, npoints, num_group, group_size, drop_path_rate, head,
-                      pretrained, norm_style, depth, embed_dim, num_heads):
+                      pretrained, norm_style, depth, embed_dim, num_heads, strict):
     config = classifier_config(name, num_classes, npoints, num_group, group_size, drop_path_rate, head, depth,
                                embed_dim, num_heads, norm_style=norm_style)
-    return build(ReConClassifier, config, pretrained)
+    return build(ReConClassifier, config, pretrained, strict)
 
 
 _PAPER_CLS = {
@@ -242,32 +245,35 @@ _PAPER_CLS = {
 
 @register_model(paper=_PAPER_CLS["tiny"], description="ReCon-Tiny classifier (C=192, 3 heads, 12 blocks)")
 def recon_tiny(num_classes=40, npoints=1024, num_group=None, group_size=32, drop_path_rate=0.2, head="full",
-               pretrained=None, norm_style="released", depth=12, embed_dim=192, num_heads=3):
+               pretrained=None, norm_style="released", depth=12, embed_dim=192, num_heads=3,
+               strict=True):
     """ReCon-Tiny classifier (C=192, 3 heads); ``num_group=None`` means ``npoints // 16``."""
     return _recon_classifier("recon_tiny", num_classes, npoints, num_group, group_size, drop_path_rate,
-                             head, pretrained, norm_style, depth, embed_dim, num_heads)
+                             head, pretrained, norm_style, depth, embed_dim, num_heads, strict)
 
 
 @register_model(paper=_PAPER_CLS["small"], description="ReCon-Small classifier (C=256, 4 heads, 12 blocks)")
 def recon_small(num_classes=40, npoints=1024, num_group=None, group_size=32, drop_path_rate=0.2, head="full",
-                pretrained=None, norm_style="released", depth=12, embed_dim=256, num_heads=4):
+                pretrained=None, norm_style="released", depth=12, embed_dim=256, num_heads=4,
+               strict=True):
     """ReCon-Small classifier (C=256, 4 heads); ``num_group=None`` means ``npoints // 16``."""
     return _recon_classifier("recon_small", num_classes, npoints, num_group, group_size, drop_path_rate,
-                             head, pretrained, norm_style, depth, embed_dim, num_heads)
+                             head, pretrained, norm_style, depth, embed_dim, num_heads, strict)
 
 
 @register_model(paper=_PAPER_CLS["base"], description="ReCon (base) classifier (C=384, 6 heads, 12 blocks)")
 def recon_base(num_classes=40, npoints=1024, num_group=None, group_size=32, drop_path_rate=0.2, head="full",
-               pretrained=None, norm_style="released", depth=12, embed_dim=384, num_heads=6):
+               pretrained=None, norm_style="released", depth=12, embed_dim=384, num_heads=6,
+               strict=True):
     """ReCon (base) classifier (C=384, 6 heads); ``num_group=None`` means ``npoints // 16``."""
     return _recon_classifier("recon_base", num_classes, npoints, num_group, group_size, drop_path_rate,
-                             head, pretrained, norm_style, depth, embed_dim, num_heads)
+                             head, pretrained, norm_style, depth, embed_dim, num_heads, strict)
 
 
 @register_model(kind="zeroshot", description="ReCon (base) zero-shot model: backbone + CLIP-space projections")
 def recon_base_zeroshot(npoints=1024, num_group=None, group_size=32, img_dim=512, text_dim=512,
                         ratio=ZEROSHOT_RATIOS["modelnet40"], pretrained=None, norm_style="released",
-                        depth=12, embed_dim=384, num_heads=6):
+                        depth=12, embed_dim=384, num_heads=6, strict=True):
     """ReCon (base) zero-shot model; load the CLIP-teacher pretrain checkpoint (512-d ``img_proj``)."""
     config = dict(
         name="recon_base_zeroshot",
@@ -282,5 +288,5 @@ def recon_base_zeroshot(npoints=1024, num_group=None, group_size=32, img_dim=512
         embed_dim=int(embed_dim),
         num_heads=int(num_heads),
     )
-    return build(ReConZeroShot, config, pretrained)
+    return build(ReConZeroShot, config, pretrained, strict)
 
