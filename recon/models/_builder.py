@@ -6,6 +6,8 @@ signature plus one call.
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import os
 from collections.abc import Mapping
 
@@ -16,7 +18,7 @@ from recon.errors import CheckpointError
 
 logger = logging.getLogger("recon.models")
 
-__all__ = ["init_vit_weights", "resolve_num_group", "classifier_config", "pretrain_config", "build"]
+__all__ = ["init_vit_weights", "as_int", "resolve_num_group", "classifier_config", "pretrain_config", "build"]
 
 
 def init_vit_weights(module: nn.Module) -> None:
@@ -30,11 +32,22 @@ def init_vit_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def as_int(name: str, value, minimum: int = 1) -> int:
+    """``value`` as an ``int`` >= ``minimum``: ``TypeError`` for a non-number (or a bool), ``ValueError``
+    for a fraction such as ``num_classes=2.5`` (which ``int()`` would silently truncate) or a small value."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if not isinstance(value, numbers.Integral) and not (math.isfinite(value) and float(value).is_integer()):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def resolve_num_group(npoints: int, num_group: int | None) -> int:
     """``num_group``, or ``npoints // 16`` when it is ``None``; both checked against ``npoints``."""
-    if npoints < 1:
-        raise ValueError(f"npoints must be >= 1, got {npoints}")
-    g = npoints // 16 if num_group is None else int(num_group)
+    npoints = as_int("npoints", npoints)
+    g = npoints // 16 if num_group is None else as_int("num_group", num_group)
     if g < 1 or g > npoints:
         raise ValueError(f"num_group must be in [1, npoints={npoints}], got {g}")
     return g
@@ -45,24 +58,31 @@ def classifier_config(name, num_classes, npoints, num_group, group_size, drop_pa
     """The normalised ``model.config`` of a classifier factory (``num_group`` resolved)."""
     return dict(
         name=name,
-        num_classes=int(num_classes),
-        npoints=int(npoints),
+        num_classes=as_int("num_classes", num_classes, 0),
+        npoints=as_int("npoints", npoints),
         num_group=resolve_num_group(npoints, num_group),
-        group_size=int(group_size),
+        group_size=as_int("group_size", group_size),
         drop_path_rate=float(drop_path_rate),
         head=head,
-        depth=int(depth),
-        embed_dim=int(embed_dim),
-        num_heads=int(num_heads),
+        depth=as_int("depth", depth, 0),
+        embed_dim=as_int("embed_dim", embed_dim),
+        num_heads=as_int("num_heads", num_heads),
         **extra,
     )
 
 
+# integer settings of the pretraining factories and their smallest value (0: "none", e.g. no img projection)
+_PRETRAIN_INTS = dict(npoints=1, num_group=1, group_size=1, depth=0, embed_dim=1, num_heads=1, decoder_depth=0,
+                      decoder_num_heads=1, img_dim=0, text_dim=0)
+
+
 def pretrain_config(name: str, **kw) -> dict:
     """The ``model.config`` of a pretraining factory: ``decoder_num_heads=None`` follows ``num_heads``."""
-    kw["num_group"] = int(kw["num_group"])
     if kw.get("decoder_num_heads") is None:  # follow an overridden num_heads
         kw["decoder_num_heads"] = kw["num_heads"]
+    for key, minimum in _PRETRAIN_INTS.items():
+        if key in kw:
+            kw[key] = as_int(key, kw[key], minimum)
     if kw["num_group"] > kw["npoints"]:
         raise ValueError(f"num_group ({kw['num_group']}) must not exceed npoints ({kw['npoints']})")
     return dict(name=name, **kw)

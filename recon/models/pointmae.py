@@ -88,7 +88,7 @@ class PointMAEClassifier(PointMAEBackbone):
 
     def forward_features(self, points: torch.Tensor) -> dict:
         """``points (B, N, 3)`` -> dict ``cls (B, C)``, ``local (B, G, C)``, ``center (B, G, 3)``."""
-        neighborhood, center = self.group_divider(points)
+        neighborhood, center = self.group_divider(points, self.encoder.dtype)
         x = self.forward_tokens(self.encoder(neighborhood), center)
         return {"cls": x[:, 0], "local": x[:, 1:], "center": center}
 

@@ -147,7 +147,7 @@ class MaskedPretrainModel(nn.Module, metaclass=abc.ABCMeta):
         """Run the encoder on the visible tokens; returns ``(local (B, V, C), extras)``."""
 
     def _masked_forward(self, points: torch.Tensor, generator: torch.Generator | None):
-        neighborhood, center = self.group_divider(points)
+        neighborhood, center = self.group_divider(points, self.MAE_encoder.encoder.dtype)
         tokens = self.MAE_encoder.encoder(neighborhood)  # every group: BN statistics see all of them
         vis_idx, mask_idx = random_mask(center, self.mask_ratio, self.mask_type, generator)
         B, M = mask_idx.shape

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._builder import build, classifier_config, init_vit_weights, resolve_num_group
+from ._builder import as_int, build, classifier_config, init_vit_weights, resolve_num_group
 from .heads import HEAD_TYPES, ZEROSHOT_RATIOS, build_head
 from .layers import ReConBlock, drop_path_rates
 from .registry import register_model
@@ -140,7 +140,7 @@ class ReConBackbone(nn.Module):
         group = getattr(self, "group_divider", None)
         if group is None:
             raise TypeError("this backbone has no group divider: call forward_tokens(tokens, center)")
-        neighborhood, center = group(points)
+        neighborhood, center = group(points, self.encoder.dtype)
         q, v, maps = self.forward_tokens(self.encoder(neighborhood), center, return_attention)
         out = {"cls": q[:, 0], "img": q[:, 1], "text": q[:, 2], "local": v, "center": center}
         if return_attention:
@@ -277,16 +277,16 @@ def recon_base_zeroshot(npoints=1024, num_group=None, group_size=32, img_dim=512
     """ReCon (base) zero-shot model; load the CLIP-teacher pretrain checkpoint (512-d ``img_proj``)."""
     config = dict(
         name="recon_base_zeroshot",
-        npoints=int(npoints),
+        npoints=as_int("npoints", npoints),
         num_group=resolve_num_group(npoints, num_group),
-        group_size=int(group_size),
-        img_dim=int(img_dim),
-        text_dim=int(text_dim),
+        group_size=as_int("group_size", group_size),
+        img_dim=as_int("img_dim", img_dim),
+        text_dim=as_int("text_dim", text_dim),
         ratio=float(ratio),
         norm_style=norm_style,
-        depth=int(depth),
-        embed_dim=int(embed_dim),
-        num_heads=int(num_heads),
+        depth=as_int("depth", depth, 0),
+        embed_dim=as_int("embed_dim", embed_dim),
+        num_heads=as_int("num_heads", num_heads),
     )
     return build(ReConZeroShot, config, pretrained, strict)
 
