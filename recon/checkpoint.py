@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from recon.errors import CheckpointError
+from recon.errors import CheckpointError, MissingFileError
 
 __all__ = [
     "LoadReport",
@@ -223,20 +223,52 @@ def save_model(model: nn.Module, path, optimizer: torch.optim.Optimizer | None =
     return prefix
 
 
-def _recon_config(prefix: str) -> dict:
-    if os.path.isfile(prefix + ".json"):
-        with open(prefix + ".json") as f:
-            meta = json.load(f)
-        if meta.get("format") != "recon" or "config" not in meta:
-            raise ValueError(f"{prefix}.json is not a recon model file (no format 'recon' / config)")
-        return meta["config"]
-    from safetensors import safe_open
+def _first_line(err: BaseException, limit: int = 160) -> str:
+    text = str(err).strip().splitlines()
+    text = text[0] if text else ""
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
-    with safe_open(prefix + ".safetensors", framework="pt") as f:
-        meta = f.metadata() or {}
-    if "config" not in meta:
-        raise ValueError(f"{prefix}.safetensors carries no recon config and {prefix}.json is missing")
-    return json.loads(meta["config"])
+
+def _require_file(path: str) -> None:
+    if not os.path.isfile(path):
+        raise MissingFileError(f"checkpoint not found: {path}" + (" (a folder)" if os.path.isdir(path) else ""))
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes), not a checkpoint: was its save interrupted?")
+
+
+def _load_safetensors(file: str) -> dict:
+    from safetensors.torch import load_file
+
+    _require_file(file)
+    try:
+        return load_file(file)
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error types for every kind of damage
+        raise CheckpointError(f"{file} is not a readable safetensors file, truncated or corrupt "
+                              f"({_first_line(e)})") from None
+
+
+def _recon_config(prefix: str) -> dict:
+    file = prefix + ".json"
+    try:
+        if os.path.isfile(file):
+            with open(file) as f:
+                meta = json.load(f)
+            if not isinstance(meta, dict) or meta.get("format") != "recon" or not isinstance(meta.get("config"), dict):
+                raise CheckpointError(f"{file} is not a recon model file (no format 'recon' / config)")
+            return meta["config"]
+        from safetensors import safe_open
+
+        file = prefix + ".safetensors"
+        with safe_open(file, framework="pt") as f:
+            meta = f.metadata() or {}
+        if "config" not in meta:
+            raise CheckpointError(f"{file} carries no recon config and {prefix}.json is missing")
+        return json.loads(meta["config"])
+    except CheckpointError:
+        raise
+    except Exception as e:  # noqa: BLE001 - JSON or safetensors damage: one line naming the file
+        raise CheckpointError(f"{file} cannot be read as a recon model file ({_first_line(e)})") from None
 
 
 def read_model_config(path) -> tuple[dict, str]:
@@ -245,10 +277,14 @@ def read_model_config(path) -> tuple[dict, str]:
     Returns:
         ``(config, weights)``: ``create_model(**config)`` rebuilds the model, ``weights`` is the
         ``.safetensors`` path to load into it (``recon.models.load_model`` does both).
+
+    Raises:
+        MissingFileError: no ``<prefix>.safetensors``.
+        CheckpointError: the ``.json`` / header is unreadable or holds no recon config.
     """
     prefix = _prefix(path)
     if not os.path.isfile(prefix + ".safetensors"):
-        raise FileNotFoundError(f"no recon weights at {prefix}.safetensors")
+        raise MissingFileError(f"no recon weights at {prefix}.safetensors")
     return _recon_config(prefix), prefix + ".safetensors"
 
 
@@ -256,19 +292,39 @@ def load_training_state(path) -> dict:
     """The ``<prefix>.pth`` written by ``save_model(..., optimizer=..., **extra)``."""
     file = _prefix(path) + ".pth"
     if not os.path.isfile(file):
-        raise FileNotFoundError(f"no training state at {file}")
-    return torch.load(file, map_location="cpu", weights_only=True)
+        raise MissingFileError(f"no training state at {file}")
+    return _torch_load(file)
 
 
 def _torch_load(path: str) -> object:
+    """``torch.load(weights_only=True)``; every way a file can fail becomes one line naming it."""
+    _require_file(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise ValueError(
-            f"{path} holds Python objects that torch.load(weights_only=True) refuses to unpickle ({e}). "
-            "If you trust the file, load it yourself with torch.load(path, weights_only=False) and pass "
-            "the resulting dict to load_checkpoint."
-        ) from None
+        if "Unsupported global" in str(e):  # a well-formed pickle of arbitrary objects
+            found = next((ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln), "")
+            raise CheckpointError(
+                f"{path} holds Python objects that torch.load(weights_only=True) refuses to unpickle ({found}); "
+                "if you trust the file, load it yourself with torch.load(path, weights_only=False) and pass "
+                "the resulting dict to load_checkpoint"
+            ) from None
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: corrupt or not a torch.save file "
+                              "(its pickle stream is garbled)") from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path}: {_first_line(e)}") from None
+    except Exception as e:  # noqa: BLE001 - zip, EOF, key and decode errors of a damaged file
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: truncated, corrupt or not a "
+                              f"torch.save file ({_first_line(e)})") from None
+
+
+def _check_state_dict(state: Mapping, where: str) -> dict:
+    bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        shown = ", ".join(f"{k!r}: {type(state[k]).__name__}" for k in bad[:3]) + (", ..." if len(bad) > 3 else "")
+        raise CheckpointError(f"{where}: {len(bad)} of {len(state)} state-dict entries are not (str, tensor) "
+                              f"pairs ({shown}); a state dict maps parameter names to tensors")
+    return dict(state)
 
 
 def read_checkpoint(source) -> tuple[dict, str]:
@@ -281,31 +337,33 @@ def read_checkpoint(source) -> tuple[dict, str]:
     Returns:
         ``(state_dict, format)`` with format ``recon``, ``official`` (a ``base_model`` dict),
         ``state_dict`` (``model`` / ``state_dict`` entries or a raw dict).
+
+    Raises:
+        MissingFileError: no such file.
+        CheckpointError: an empty, truncated, corrupt or non-checkpoint file, a file of pickled
+            Python objects (``torch.load`` runs with ``weights_only=True``), no weights in it, or
+            entries that are not tensors; always one line naming the file.
+        TypeError: ``source`` is neither a path nor a dict.
     """
     if isinstance(source, Mapping):
-        obj = source
-    else:
-        path = os.fspath(source)
+        obj, where = source, "the given dict"
+    elif isinstance(source, (str, os.PathLike)):
+        path = where = os.fspath(source)
         if _is_recon(path):
-            from safetensors.torch import load_file
-
-            file = _prefix(path) + ".safetensors"
-            if not os.path.isfile(file):
-                raise FileNotFoundError(f"checkpoint not found: {file}")
-            return load_file(file), "recon"
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"checkpoint not found: {path}")
+            return _load_safetensors(_prefix(path) + ".safetensors"), "recon"
         obj = _torch_load(path)
+    else:
+        raise TypeError(f"checkpoint must be a path or a dict (state_dict), got {type(source).__name__}")
     if not isinstance(obj, Mapping):
-        raise CheckpointError(f"expected a dict in the checkpoint, got {type(obj).__name__}")
+        raise CheckpointError(f"{where}: expected a dict in the checkpoint, got {type(obj).__name__}")
     for key, fmt in (("base_model", "official"), ("model", "state_dict"), ("state_dict", "state_dict")):
         if isinstance(obj.get(key), Mapping):
-            return dict(obj[key]), fmt
+            return _check_state_dict(obj[key], f"{where}[{key!r}]"), fmt
     if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return dict(obj), "state_dict"
+        return _check_state_dict(obj, where), "state_dict"
     raise CheckpointError(
-        "no weights found in the checkpoint: expected a 'base_model', 'model' or 'state_dict' entry or a flat "
-        f"state_dict; top-level keys are {sorted(map(str, obj))[:10]}"
+        f"no weights found in {where}: expected a 'base_model', 'model' or 'state_dict' entry or a flat "
+        f"state_dict of tensors; top-level keys are {sorted(map(str, obj))[:10]}"
     )
 
 
@@ -329,9 +387,13 @@ def load_checkpoint(model: nn.Module, path, strict: bool = False, reset_head: bo
         :class:`LoadReport`.
 
     Raises:
-        ValueError: a checkpoint tensor's shape differs from the model's (names the key and
-            both shapes).
-        FileNotFoundError: no such file.
+        CheckpointError: a checkpoint tensor's shape differs from the model's (names the key and
+            both shapes), or the file cannot be read (see :func:`read_checkpoint`); a
+            ``ValueError`` subclass.
+        MissingFileError: no such file (a ``FileNotFoundError`` subclass).
+
+    Loading never refuses a partial match by itself (unless ``strict``); :func:`check_complete`
+    is the rule that ``pretrained=`` applies.
     """
     raw, fmt = read_checkpoint(path)
     source = "<state_dict>" if isinstance(path, Mapping) else os.fspath(path)
@@ -375,7 +437,7 @@ def load_checkpoint(model: nn.Module, path, strict: bool = False, reset_head: bo
                 " The classifier head differs (another number of classes?): pass reset_head=True to keep the "
                 "model's freshly initialised head." if k.startswith(HEAD_PREFIXES) else ""
             )
-            raise ValueError(
+            raise CheckpointError(
                 f"shape mismatch for {k!r}: checkpoint has {tuple(v.shape)}, model has {tuple(target[k].shape)} "
                 f"(from {source}).{hint}"
             )
@@ -383,6 +445,10 @@ def load_checkpoint(model: nn.Module, path, strict: bool = False, reset_head: bo
     report.loaded = list(to_load)
     report.missing = [k for k in target if k not in to_load and k not in report.reset]
     if strict and not report.ok:
-        raise CheckpointMismatchError(f"strict loading failed:\n{report}")
+        raise CheckpointMismatchError(
+            f"strict loading of {source} failed: {len(report.missing)} missing ({_summarise(report.missing)}), "
+            f"{len(report.unexpected)} unexpected ({_summarise(report.unexpected)}); details via "
+            "load_checkpoint(model, path, strict=False)"
+        )
     model.load_state_dict(to_load, strict=False)
     return report
