@@ -33,7 +33,7 @@ from torch import nn
 
 from ._builder import build, classifier_config, init_vit_weights, pretrain_config
 from .heads import HEAD_TYPES, build_head
-from .layers import NORM_STYLES, Attention, DropPath, Mlp
+from .layers import NORM_STYLES, Attention, DropPath, Mlp, cat_tokens
 from .pointmae import PointMAEBackbone
 from .pretrain import MaskedPretrainModel, ReConPretrain
 from .recon import ReConBackbone, ReConClassifier
@@ -124,9 +124,9 @@ class VanillaBackbone(_FeaturesMixin, nn.Module):
         like ReCon's cross-attention maps.
         """
         B = tokens.shape[0]
-        x = torch.cat([self.cls_token, self.img_token, self.text_token], 1).expand(B, -1, -1)
+        x = cat_tokens([self.cls_token, self.img_token, self.text_token]).expand(B, -1, -1)
         x = torch.cat([x, tokens], 1)
-        pos = torch.cat([torch.cat([self.cls_pos, self.img_pos, self.text_pos], 1).expand(B, -1, -1),
+        pos = torch.cat([cat_tokens([self.cls_pos, self.img_pos, self.text_pos]).expand(B, -1, -1),
                          self.pos_embed(center)], 1)
         maps = []
         for blk in self.blocks:

@@ -18,7 +18,7 @@ from torch import nn
 
 from ._builder import as_int, build, classifier_config, init_vit_weights, resolve_num_group
 from .heads import HEAD_TYPES, ZEROSHOT_RATIOS, build_head
-from .layers import ReConBlock, drop_path_rates
+from .layers import ReConBlock, cat_tokens, drop_path_rates
 from .registry import register_model
 from .tokenizer import Group, PatchEmbed, PosEmbed
 
@@ -119,8 +119,8 @@ class ReConBackbone(nn.Module):
             both after the final LayerNorm.
         """
         B = tokens.shape[0]
-        q = torch.cat([self.cls_token, self.img_token, self.text_token], dim=1).expand(B, -1, -1)
-        qpos = torch.cat([self.cls_pos, self.img_pos, self.text_pos], dim=1)
+        q = cat_tokens([self.cls_token, self.img_token, self.text_token]).expand(B, -1, -1)
+        qpos = cat_tokens([self.cls_pos, self.img_pos, self.text_pos])
         vpos = self.pos_embed(center)
         q, v, maps = self.blocks(q, tokens, qpos, vpos, self.stop_grad, return_attention)
         return self.norm(q), self.norm(v), maps
