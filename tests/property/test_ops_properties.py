@@ -94,7 +94,7 @@ def _bad_calls(xyz: torch.Tensor):
         (lambda: furthest_point_sample(ints, 1), "xyz", TypeError),
         (lambda: furthest_point_sample(xyz[..., :2], 1), "xyz", ValueError),
         (lambda: furthest_point_sample(xyz[:, :0], 1), "xyz", ValueError),
-        (lambda: furthest_point_sample(xyz.numpy(), 1), "xyz", TypeError),
+        (lambda: furthest_point_sample(xyz.tolist(), 1), "xyz", TypeError),
         (lambda: knn(xyz, xyz, 0), "k", ValueError),
         (lambda: knn(xyz, xyz, N + 1), "k", ValueError),
         (lambda: knn(xyz, xyz.double() if xyz.dtype != torch.float64 else xyz.float(), 1), "ref", TypeError),
