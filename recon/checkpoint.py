@@ -10,9 +10,11 @@ recon format (written by :func:`save_model`), for a path prefix ``run/best``::
     run/best.pth           optional: optimizer state and anything else passed to save_model
                            (torch.save dict, read back with load_training_state)
 
-``load_model("run/best")`` rebuilds the model from the config and loads the weights (strict).
+``recon.models.load_model("run/best")`` rebuilds the model from the config and loads the weights
+(strict). This module is a leaf below ``recon.models``: it reads, remaps and writes state dicts and
+never builds a model itself.
 
-Official files (RECON_FACTS.md §10) are ``torch.save`` dicts with the weights under
+Official files (docs/official.md §10) are ``torch.save`` dicts with the weights under
 ``base_model``; keys may start with ``module.`` (DataParallel). Pretrain files put the backbone
 under ``MAE_encoder.`` and may hold the frozen teachers (``img_encoder.*``, ``text_encoder.*``),
 which are dropped. :func:`load_checkpoint` applies the official remapping (strip ``module.``,
@@ -23,6 +25,7 @@ then a leading ``MAE_encoder.`` or ``base_model.``) when the target model has no
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 from collections.abc import Mapping
@@ -31,13 +34,17 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from recon.errors import CheckpointError, MissingFileError
+
 __all__ = [
     "LoadReport",
     "CheckpointMismatchError",
+    "check_complete",
+    "guess_family",
     "save_model",
-    "load_model",
     "load_checkpoint",
     "read_checkpoint",
+    "read_model_config",
     "load_training_state",
 ]
 
@@ -46,8 +53,10 @@ TEACHER_PREFIXES = ("img_encoder.", "text_encoder.")
 HEAD_PREFIXES = ("cls_head_finetune.",)
 _SUFFIXES = (".safetensors", ".json", ".pth")
 
+logger = logging.getLogger("recon.checkpoint")
 
-class CheckpointMismatchError(ValueError):
+
+class CheckpointMismatchError(CheckpointError):
     """Raised by ``load_checkpoint(strict=True)`` when keys are missing or unexpected."""
 
 
@@ -64,6 +73,7 @@ class LoadReport:
         dropped: frozen-teacher keys of a pretrain file (never loaded).
         reset: head keys skipped because of ``reset_head=True``.
         notes: remapping steps applied (e.g. ``"stripped 'module.'"``).
+        family: what the file looks like from its keys (:func:`guess_family`).
     """
 
     source: str
@@ -74,6 +84,7 @@ class LoadReport:
     dropped: list = field(default_factory=list)
     reset: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    family: str = ""
 
     @property
     def ok(self) -> bool:
@@ -81,7 +92,7 @@ class LoadReport:
         return not self.missing and not self.unexpected
 
     def __str__(self) -> str:
-        head = f"checkpoint {self.source} ({self.source_format}"
+        head = f"checkpoint {self.source} ({self.source_format}" + (f", {self.family}" if self.family else "")
         head += f"; {', '.join(self.notes)})" if self.notes else ")"
         rows = [("loaded", self.loaded), ("missing", self.missing), ("unexpected", self.unexpected),
                 ("dropped teacher", self.dropped), ("reset head", self.reset)]
@@ -90,6 +101,57 @@ class LoadReport:
             if keys or name in ("loaded", "missing", "unexpected"):
                 lines.append(f"  {name:<16}{len(keys):>6}  {_summarise(keys) if name != 'loaded' else ''}".rstrip())
         return "\n".join(lines)
+
+
+def _architecture(keys: list) -> str | None:
+    if any(k.startswith("contrastive.") for k in keys):
+        return "two-tower ablation"
+    if any("_contrast." in k for k in keys):  # the query stream of ReCon's two-stream blocks
+        return "ReCon"
+    if "img_token" in keys:
+        return "vanilla multi-task ablation"
+    if any(k.startswith("blocks.") for k in keys):
+        return "Point-MAE"
+    return None
+
+
+def guess_family(keys) -> str:
+    """What a checkpoint holds, judged from its key names, for messages: ``"ReCon pretraining"``,
+    ``"Point-MAE finetune (classifier)"``, ``"ReCon zero-shot"``, ``"ReCon backbone (no head)"``,
+    ``"ReCon part segmentation"`` or ``"no ReCon / Point-MAE model"``."""
+    keys = [k[len("module."):] if k.startswith("module.") else k for k in map(str, keys)]
+    encoder = [k[len("MAE_encoder."):] for k in keys if k.startswith("MAE_encoder.")]
+    if encoder:
+        return f"{_architecture(encoder) or 'unknown'} pretraining"
+    arch = _architecture(keys)
+    if arch is None:
+        return "no ReCon / Point-MAE model"
+    for prefixes, task in ((("cls_head_finetune.",), "finetune (classifier)"),
+                           (("label_conv.", "propagation_0."), "part segmentation"),
+                           (("text_proj.", "img_proj."), "zero-shot")):
+        if any(k.startswith(prefixes) for k in keys):
+            return f"{arch} {task}"
+    return f"{arch} backbone (no head)"
+
+
+def check_complete(report: "LoadReport", optional: tuple = (), target: str = "the model") -> None:
+    """Refuse a partial load: raise :class:`~recon.errors.CheckpointError` when nothing was loaded, or
+    when a model key that does not start with one of the ``optional`` prefixes (the task head) is missing.
+
+    The message is one line: the file, the family it looks like, what is missing, and the way out
+    (``strict=False`` loads it anyway).
+    """
+    needed = [k for k in report.missing if not k.startswith(tuple(optional))]
+    if report.loaded and not needed:
+        return
+    what = (f"no key of it matches {target}" if not report.loaded else
+            f"{len(needed)} of {len(report.loaded) + len(report.missing)} weights outside the task head "
+            f"are missing ({_summarise(needed)})")
+    raise CheckpointError(
+        f"pretrained={report.source!r} looks like a {report.family or 'unknown'} checkpoint and does not fit "
+        f"{target}: {what}; pass a checkpoint of this model's family, or strict=False to load what matches "
+        "(the load report is then logged)"
+    )
 
 
 def _summarise(keys: list, limit: int = 8) -> str:
@@ -161,51 +223,108 @@ def save_model(model: nn.Module, path, optimizer: torch.optim.Optimizer | None =
     return prefix
 
 
+def _first_line(err: BaseException, limit: int = 160) -> str:
+    text = str(err).strip().splitlines()
+    text = text[0] if text else ""
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _require_file(path: str) -> None:
+    if not os.path.isfile(path):
+        raise MissingFileError(f"checkpoint not found: {path}" + (" (a folder)" if os.path.isdir(path) else ""))
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes), not a checkpoint: was its save interrupted?")
+
+
+def _load_safetensors(file: str) -> dict:
+    from safetensors.torch import load_file
+
+    _require_file(file)
+    try:
+        return load_file(file)
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error types for every kind of damage
+        raise CheckpointError(f"{file} is not a readable safetensors file, truncated or corrupt "
+                              f"({_first_line(e)})") from None
+
+
 def _recon_config(prefix: str) -> dict:
-    if os.path.isfile(prefix + ".json"):
-        with open(prefix + ".json") as f:
-            meta = json.load(f)
-        if meta.get("format") != "recon" or "config" not in meta:
-            raise ValueError(f"{prefix}.json is not a recon model file (no format 'recon' / config)")
-        return meta["config"]
-    from safetensors import safe_open
+    file = prefix + ".json"
+    try:
+        if os.path.isfile(file):
+            with open(file) as f:
+                meta = json.load(f)
+            if not isinstance(meta, dict) or meta.get("format") != "recon" or not isinstance(meta.get("config"), dict):
+                raise CheckpointError(f"{file} is not a recon model file (no format 'recon' / config)")
+            return meta["config"]
+        from safetensors import safe_open
 
-    with safe_open(prefix + ".safetensors", framework="pt") as f:
-        meta = f.metadata() or {}
-    if "config" not in meta:
-        raise ValueError(f"{prefix}.safetensors carries no recon config and {prefix}.json is missing")
-    return json.loads(meta["config"])
+        file = prefix + ".safetensors"
+        with safe_open(file, framework="pt") as f:
+            meta = f.metadata() or {}
+        if "config" not in meta:
+            raise CheckpointError(f"{file} carries no recon config and {prefix}.json is missing")
+        return json.loads(meta["config"])
+    except CheckpointError:
+        raise
+    except Exception as e:  # noqa: BLE001 - JSON or safetensors damage: one line naming the file
+        raise CheckpointError(f"{file} cannot be read as a recon model file ({_first_line(e)})") from None
 
 
-def load_model(path, map_location: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a model saved by :func:`save_model` (config + weights, strict)."""
-    from recon.models import create_model
+def read_model_config(path) -> tuple[dict, str]:
+    """The model config of a file written by :func:`save_model` and its weights file.
 
+    Returns:
+        ``(config, weights)``: ``create_model(**config)`` rebuilds the model, ``weights`` is the
+        ``.safetensors`` path to load into it (``recon.models.load_model`` does both).
+
+    Raises:
+        MissingFileError: no ``<prefix>.safetensors``.
+        CheckpointError: the ``.json`` / header is unreadable or holds no recon config.
+    """
     prefix = _prefix(path)
     if not os.path.isfile(prefix + ".safetensors"):
-        raise FileNotFoundError(f"no recon weights at {prefix}.safetensors")
-    model = create_model(**_recon_config(prefix))
-    load_checkpoint(model, prefix + ".safetensors", strict=True)
-    return model.to(map_location)
+        raise MissingFileError(f"no recon weights at {prefix}.safetensors")
+    return _recon_config(prefix), prefix + ".safetensors"
 
 
 def load_training_state(path) -> dict:
     """The ``<prefix>.pth`` written by ``save_model(..., optimizer=..., **extra)``."""
     file = _prefix(path) + ".pth"
     if not os.path.isfile(file):
-        raise FileNotFoundError(f"no training state at {file}")
-    return torch.load(file, map_location="cpu", weights_only=True)
+        raise MissingFileError(f"no training state at {file}")
+    return _torch_load(file)
 
 
 def _torch_load(path: str) -> object:
+    """``torch.load(weights_only=True)``; every way a file can fail becomes one line naming it."""
+    _require_file(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise ValueError(
-            f"{path} holds Python objects that torch.load(weights_only=True) refuses to unpickle ({e}). "
-            "If you trust the file, load it yourself with torch.load(path, weights_only=False) and pass "
-            "the resulting dict to load_checkpoint."
-        ) from None
+        if "Unsupported global" in str(e):  # a well-formed pickle of arbitrary objects
+            found = next((ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln), "")
+            raise CheckpointError(
+                f"{path} holds Python objects that torch.load(weights_only=True) refuses to unpickle ({found}); "
+                "if you trust the file, load it yourself with torch.load(path, weights_only=False) and pass "
+                "the resulting dict to load_checkpoint"
+            ) from None
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: corrupt or not a torch.save file "
+                              "(its pickle stream is garbled)") from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path}: {_first_line(e)}") from None
+    except Exception as e:  # noqa: BLE001 - zip, EOF, key and decode errors of a damaged file
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: truncated, corrupt or not a "
+                              f"torch.save file ({_first_line(e)})") from None
+
+
+def _check_state_dict(state: Mapping, where: str) -> dict:
+    bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        shown = ", ".join(f"{k!r}: {type(state[k]).__name__}" for k in bad[:3]) + (", ..." if len(bad) > 3 else "")
+        raise CheckpointError(f"{where}: {len(bad)} of {len(state)} state-dict entries are not (str, tensor) "
+                              f"pairs ({shown}); a state dict maps parameter names to tensors")
+    return dict(state)
 
 
 def read_checkpoint(source) -> tuple[dict, str]:
@@ -218,31 +337,33 @@ def read_checkpoint(source) -> tuple[dict, str]:
     Returns:
         ``(state_dict, format)`` with format ``recon``, ``official`` (a ``base_model`` dict),
         ``state_dict`` (``model`` / ``state_dict`` entries or a raw dict).
+
+    Raises:
+        MissingFileError: no such file.
+        CheckpointError: an empty, truncated, corrupt or non-checkpoint file, a file of pickled
+            Python objects (``torch.load`` runs with ``weights_only=True``), no weights in it, or
+            entries that are not tensors; always one line naming the file.
+        TypeError: ``source`` is neither a path nor a dict.
     """
     if isinstance(source, Mapping):
-        obj = source
-    else:
-        path = os.fspath(source)
+        obj, where = source, "the given dict"
+    elif isinstance(source, (str, os.PathLike)):
+        path = where = os.fspath(source)
         if _is_recon(path):
-            from safetensors.torch import load_file
-
-            file = _prefix(path) + ".safetensors"
-            if not os.path.isfile(file):
-                raise FileNotFoundError(f"checkpoint not found: {file}")
-            return load_file(file), "recon"
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"checkpoint not found: {path}")
+            return _load_safetensors(_prefix(path) + ".safetensors"), "recon"
         obj = _torch_load(path)
+    else:
+        raise TypeError(f"checkpoint must be a path or a dict (state_dict), got {type(source).__name__}")
     if not isinstance(obj, Mapping):
-        raise ValueError(f"expected a dict in the checkpoint, got {type(obj).__name__}")
+        raise CheckpointError(f"{where}: expected a dict in the checkpoint, got {type(obj).__name__}")
     for key, fmt in (("base_model", "official"), ("model", "state_dict"), ("state_dict", "state_dict")):
         if isinstance(obj.get(key), Mapping):
-            return dict(obj[key]), fmt
+            return _check_state_dict(obj[key], f"{where}[{key!r}]"), fmt
     if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return dict(obj), "state_dict"
-    raise ValueError(
-        "no weights found in the checkpoint: expected a 'base_model', 'model' or 'state_dict' entry or a flat "
-        f"state_dict; top-level keys are {sorted(map(str, obj))[:10]}"
+        return _check_state_dict(obj, where), "state_dict"
+    raise CheckpointError(
+        f"no weights found in {where}: expected a 'base_model', 'model' or 'state_dict' entry or a flat "
+        f"state_dict of tensors; top-level keys are {sorted(map(str, obj))[:10]}"
     )
 
 
@@ -266,9 +387,13 @@ def load_checkpoint(model: nn.Module, path, strict: bool = False, reset_head: bo
         :class:`LoadReport`.
 
     Raises:
-        ValueError: a checkpoint tensor's shape differs from the model's (names the key and
-            both shapes).
-        FileNotFoundError: no such file.
+        CheckpointError: a checkpoint tensor's shape differs from the model's (names the key and
+            both shapes), or the file cannot be read (see :func:`read_checkpoint`); a
+            ``ValueError`` subclass.
+        MissingFileError: no such file (a ``FileNotFoundError`` subclass).
+
+    Loading never refuses a partial match by itself (unless ``strict``); :func:`check_complete`
+    is the rule that ``pretrained=`` applies.
     """
     raw, fmt = read_checkpoint(path)
     source = "<state_dict>" if isinstance(path, Mapping) else os.fspath(path)
@@ -298,7 +423,7 @@ def load_checkpoint(model: nn.Module, path, strict: bool = False, reset_head: bo
         if is_pretrain:
             notes.append("stripped 'MAE_encoder.'")
         state = remapped
-    report = LoadReport(source, fmt, dropped=dropped, notes=notes)
+    report = LoadReport(source, fmt, dropped=dropped, notes=notes, family=guess_family(raw))
     to_load = {}
     for k, v in state.items():
         if k not in target:
@@ -312,7 +437,7 @@ def load_checkpoint(model: nn.Module, path, strict: bool = False, reset_head: bo
                 " The classifier head differs (another number of classes?): pass reset_head=True to keep the "
                 "model's freshly initialised head." if k.startswith(HEAD_PREFIXES) else ""
             )
-            raise ValueError(
+            raise CheckpointError(
                 f"shape mismatch for {k!r}: checkpoint has {tuple(v.shape)}, model has {tuple(target[k].shape)} "
                 f"(from {source}).{hint}"
             )
@@ -320,6 +445,10 @@ def load_checkpoint(model: nn.Module, path, strict: bool = False, reset_head: bo
     report.loaded = list(to_load)
     report.missing = [k for k in target if k not in to_load and k not in report.reset]
     if strict and not report.ok:
-        raise CheckpointMismatchError(f"strict loading failed:\n{report}")
+        raise CheckpointMismatchError(
+            f"strict loading of {source} failed: {len(report.missing)} missing ({_summarise(report.missing)}), "
+            f"{len(report.unexpected)} unexpected ({_summarise(report.unexpected)}); details via "
+            "load_checkpoint(model, path, strict=False)"
+        )
     model.load_state_dict(to_load, strict=False)
     return report

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-import pickle
 from typing import Callable, Optional
 
 import numpy as np
 from torch.utils.data import Dataset
 
+from recon.errors import DataFormatError
+
 from . import _files
+from ._safe_pickle import load_pickle
 from .transforms import pc_normalize
 
 __all__ = ["ModelNetFewShot"]
@@ -21,8 +23,15 @@ ORIGIN = "ModelNetFewshot.zip from Point-BERT's DATASET.md (github.com/lulutang0
 NAME = "ModelNetFewShot"
 
 
+def _malformed(path: str, dataset: str, err: BaseException) -> DataFormatError:
+    return DataFormatError(str(_files.malformed(path, dataset, f"{type(err).__name__}: {err}", LAYOUT, ORIGIN)))
+
+
 class ModelNetFewShot(Dataset):
     """One few-shot episode set: items ``{"points", "label", "index"}``.
+
+    The ``.pkl`` is read with a restricted unpickler (numpy arrays and plain containers only): a file
+    referring to anything else, or a garbled one, raises :class:`recon.errors.DataFormatError`.
 
     Points are pc-normalised (xyz only), kept as stored (8192 officially) unless ``npoints`` is
     given (first rows = FPS prefix of the official files); the train split shuffles point order.
@@ -43,14 +52,14 @@ class ModelNetFewShot(Dataset):
             raise _files.missing(cands[0], NAME, LAYOUT, ORIGIN)
         self.path = path
         try:
-            with open(path, "rb") as f:
-                data = pickle.load(f)
-            rows = data[split]
+            rows = load_pickle(path, NAME)[split]
             self.points = [np.asarray(r[0], dtype=np.float32) for r in rows]
             self.labels = np.array([int(np.asarray(r[1]).reshape(-1)[0]) for r in rows], dtype=np.int64)
             names = [str(r[2]) if len(r) > 2 else "" for r in rows]
-        except Exception as e:  # noqa: BLE001
-            raise _files.malformed(path, NAME, f"{type(e).__name__}: {e}", LAYOUT, ORIGIN) from None
+        except DataFormatError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any unpickling problem is a malformed file
+            raise _malformed(path, NAME, e) from None
         for i, p in enumerate(self.points):
             if p.ndim != 2 or p.shape[1] < (6 if use_normals else 3) or (npoints and p.shape[0] < npoints):
                 raise _files.corrupt(NAME, i, path, ValueError(f"points of shape {p.shape}"))

@@ -11,8 +11,10 @@ import torch
 from torch.utils.data import Dataset
 
 from recon.atomic import atomic_write, build_once
+from recon.errors import DataFormatError
 
 from . import _files
+from ._safe_pickle import load_pickle
 from .transforms import pc_normalize
 
 __all__ = ["ModelNet40", "build_fps_cache", "load_dat"]
@@ -27,18 +29,27 @@ ORIGIN = ("modelnet40_normal_resampled.zip from PointNet++ (shapenet.cs.stanford
 NAME = "ModelNet"
 
 
+def _malformed(path: str, dataset: str, err: BaseException) -> DataFormatError:
+    return DataFormatError(str(_files.malformed(path, dataset, f"{type(err).__name__}: {err}", LAYOUT, ORIGIN)))
+
+
 def load_dat(path: str, dataset: str = NAME):
-    """Reads an official ``.dat`` pickle → (list of float32 [P, 6] arrays, int64 labels [n])."""
+    """Reads an official ``.dat`` pickle → (list of float32 [P, 6] arrays, int64 labels [n]).
+
+    The pickle is read by :func:`recon.data._safe_pickle.load_pickle`, which admits only numpy arrays
+    and plain containers: a file referring to anything else raises :class:`DataFormatError` naming
+    it, and nothing in it runs. A truncated or garbled file raises :class:`DataFormatError` too.
+    """
     try:
-        with open(path, "rb") as f:
-            obj = pickle.load(f)
-        points, labels = obj
+        points, labels = load_pickle(path, dataset)
         points = [np.asarray(p, dtype=np.float32) for p in points]
         labels = np.array([int(np.asarray(lb).reshape(-1)[0]) for lb in labels], dtype=np.int64)
         if len(points) != len(labels) or any(p.ndim != 2 or p.shape[1] < 3 for p in points):
             raise ValueError("expected equally long lists of [P, >=3] arrays and [1] labels")
+    except DataFormatError:
+        raise
     except Exception as e:  # noqa: BLE001 - any unpickling problem is a malformed file
-        raise _files.malformed(path, dataset, f"{type(e).__name__}: {e}", LAYOUT, ORIGIN) from None
+        raise _malformed(path, dataset, e) from None
     return points, labels
 
 

@@ -1,8 +1,9 @@
 """recon model zoo: ReCon-Tiny/Small/Base, the Point-MAE baseline, pretraining models.
 
-    from recon.models import recon_base, create_model, list_models
+    from recon.models import recon_base, create_model, list_models, load_model
     model = recon_base(num_classes=15, npoints=2048, pretrained="ckpt-best.pth")
     logits = model(points)          # points (B, N, 3) -> (B, 15)
+    model = load_model("runs/best") # a model saved by recon.checkpoint.save_model
 
 See docs/models.md for the zoo table, FLOPs conventions and checkpoint formats.
 """
@@ -20,10 +21,11 @@ from .pretrain import (
     recon_tiny_pretrain,
 )
 from .recon import ReConBackbone, ReConClassifier, ReConZeroShot, recon_base, recon_base_zeroshot, recon_small, recon_tiny
-from .registry import create_model, list_models, model_defaults, model_info, register_model
+from .registry import create_model, list_models, load_model, model_defaults, model_info, register_model
 
 __all__ = [
     "create_model",
+    "load_model",
     "list_models",
     "register_model",
     "model_defaults",

@@ -16,7 +16,7 @@ three global queries live:
   distillation losses.  Compared with ReCon, the queries are no longer guided by the generative
   tokens; compared with vanilla multi-task, the two objectives no longer share transformer weights.
 
-The official two-tower configuration is not described in RECON_FACTS.md beyond its finetune
+The official two-tower configuration is not described in docs/official.md beyond its finetune
 learning rate (5e-5); the layout above is recon's design: sharing only the patch embedding keeps
 the tokenization identical across the three models of the ablation.
 
@@ -31,11 +31,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._builder import build, classifier_config, init_vit_weights, pretrain_config
 from .heads import HEAD_TYPES, build_head
-from .layers import NORM_STYLES, Attention, DropPath, Mlp
+from .layers import NORM_STYLES, Attention, DropPath, Mlp, cat_tokens
 from .pointmae import PointMAEBackbone
 from .pretrain import MaskedPretrainModel, ReConPretrain
-from .recon import ReConBackbone, ReConClassifier, classifier_config, init_vit_weights
+from .recon import ReConBackbone, ReConClassifier
 from .registry import register_model
 from .tokenizer import Group, PatchEmbed, PosEmbed
 
@@ -123,9 +124,9 @@ class VanillaBackbone(_FeaturesMixin, nn.Module):
         like ReCon's cross-attention maps.
         """
         B = tokens.shape[0]
-        x = torch.cat([self.cls_token, self.img_token, self.text_token], 1).expand(B, -1, -1)
+        x = cat_tokens([self.cls_token, self.img_token, self.text_token]).expand(B, -1, -1)
         x = torch.cat([x, tokens], 1)
-        pos = torch.cat([torch.cat([self.cls_pos, self.img_pos, self.text_pos], 1).expand(B, -1, -1),
+        pos = torch.cat([cat_tokens([self.cls_pos, self.img_pos, self.text_pos]).expand(B, -1, -1),
                          self.pos_embed(center)], 1)
         maps = []
         for blk in self.blocks:
@@ -176,6 +177,7 @@ class _Classifier(nn.Module):
     """Head on ``[cls, img, text, max over local]`` (4C), as :class:`ReConClassifier`."""
 
     pool = staticmethod(ReConClassifier.pool)
+    task_keys = ReConClassifier.task_keys
 
     def _add_head(self, num_classes, num_group, group_size, embed_dim, head):
         if num_classes < 0:
@@ -251,32 +253,16 @@ class TwoTowerPretrain(_DistillPretrain):
                          decoder_num_heads or num_heads, img_dim, text_dim, drop_path_rate, loss)
 
 
-def _build(cls, config: dict, pretrained) -> nn.Module:
-    """Instantiate ``cls`` from ``config`` (minus ``name``/``npoints``), attach ``model.config``, load
-    ``pretrained`` (report in ``model.load_report``), as the zoo's factories do."""
-    model = cls(**{k: v for k, v in config.items() if k not in ("name", "npoints")})
-    model.config = config
-    if pretrained:
-        from recon.checkpoint import load_checkpoint
-
-        model.load_report = load_checkpoint(model, pretrained)
-    return model
-
-
 def _classifier(cls, name, kw):
     config = classifier_config(name, kw["num_classes"], kw["npoints"], kw["num_group"], kw["group_size"],
                                kw["drop_path_rate"], kw["head"], kw["depth"], kw["embed_dim"], kw["num_heads"],
                                norm_style=kw["norm_style"])
-    return _build(cls, config, kw["pretrained"])
+    return build(cls, config, kw["pretrained"], kw["strict"])
 
 
 def _pretrain(cls, name, kw):
-    pretrained = kw.pop("pretrained")
-    if int(kw["num_group"]) > int(kw["npoints"]):
-        raise ValueError(f"num_group ({kw['num_group']}) must not exceed npoints ({kw['npoints']})")
-    if kw.get("decoder_num_heads") is None:  # follow an overridden num_heads
-        kw["decoder_num_heads"] = kw["num_heads"]
-    return _build(cls, dict(name=name, **kw), pretrained)
+    pretrained, strict = kw.pop("pretrained"), kw.pop("strict")
+    return build(cls, pretrain_config(name, **kw), pretrained, strict)
 
 
 _VANILLA = "Vanilla multi-task ablation (one self-attention stream for both objectives)"
@@ -285,25 +271,29 @@ _TWOTOWER = "Two-tower ablation (generative Point-MAE tower + contrastive two-st
 
 @register_model(description=f"{_VANILLA}: classifier, C=192")
 def vanilla_multitask_tiny(num_classes=40, npoints=1024, num_group=None, group_size=32, drop_path_rate=0.2,
-                           head="full", pretrained=None, norm_style="prenorm", depth=12, embed_dim=192, num_heads=3):
+                           head="full", pretrained=None, norm_style="prenorm", depth=12, embed_dim=192, num_heads=3,
+                           strict=True):
     return _classifier(VanillaClassifier, "vanilla_multitask_tiny", dict(locals()))
 
 
 @register_model(description=f"{_VANILLA}: classifier, C=384")
 def vanilla_multitask_base(num_classes=40, npoints=1024, num_group=None, group_size=32, drop_path_rate=0.2,
-                           head="full", pretrained=None, norm_style="prenorm", depth=12, embed_dim=384, num_heads=6):
+                           head="full", pretrained=None, norm_style="prenorm", depth=12, embed_dim=384, num_heads=6,
+                           strict=True):
     return _classifier(VanillaClassifier, "vanilla_multitask_base", dict(locals()))
 
 
 @register_model(description=f"{_TWOTOWER}: classifier, C=192")
 def twotower_tiny(num_classes=40, npoints=1024, num_group=None, group_size=32, drop_path_rate=0.2, head="full",
-                  pretrained=None, norm_style="released", depth=12, embed_dim=192, num_heads=3):
+                  pretrained=None, norm_style="released", depth=12, embed_dim=192, num_heads=3,
+                  strict=True):
     return _classifier(TwoTowerClassifier, "twotower_tiny", dict(locals()))
 
 
 @register_model(description=f"{_TWOTOWER}: classifier, C=384")
 def twotower_base(num_classes=40, npoints=1024, num_group=None, group_size=32, drop_path_rate=0.2, head="full",
-                  pretrained=None, norm_style="released", depth=12, embed_dim=384, num_heads=6):
+                  pretrained=None, norm_style="released", depth=12, embed_dim=384, num_heads=6,
+                  strict=True):
     return _classifier(TwoTowerClassifier, "twotower_base", dict(locals()))
 
 
@@ -311,7 +301,7 @@ def twotower_base(num_classes=40, npoints=1024, num_group=None, group_size=32, d
 def vanilla_multitask_tiny_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand",
                                     img_dim=768, text_dim=512, drop_path_rate=0.1, loss="cdl2", pretrained=None,
                                     norm_style="prenorm", depth=12, embed_dim=192, num_heads=3, decoder_depth=4,
-                                    decoder_num_heads=None):
+                                    decoder_num_heads=None, strict=True):
     return _pretrain(VanillaMultiTaskPretrain, "vanilla_multitask_tiny_pretrain", dict(locals()))
 
 
@@ -319,19 +309,21 @@ def vanilla_multitask_tiny_pretrain(npoints=1024, num_group=64, group_size=32, m
 def vanilla_multitask_base_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand",
                                     img_dim=768, text_dim=512, drop_path_rate=0.1, loss="cdl2", pretrained=None,
                                     norm_style="prenorm", depth=12, embed_dim=384, num_heads=6, decoder_depth=4,
-                                    decoder_num_heads=None):
+                                    decoder_num_heads=None, strict=True):
     return _pretrain(VanillaMultiTaskPretrain, "vanilla_multitask_base_pretrain", dict(locals()))
 
 
 @register_model(kind="pretrain", description=f"{_TWOTOWER}: pretraining, C=192")
 def twotower_tiny_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand", img_dim=768,
                            text_dim=512, drop_path_rate=0.1, loss="cdl2", pretrained=None, norm_style="released",
-                           depth=12, embed_dim=192, num_heads=3, decoder_depth=4, decoder_num_heads=None):
+                           depth=12, embed_dim=192, num_heads=3, decoder_depth=4, decoder_num_heads=None,
+                           strict=True):
     return _pretrain(TwoTowerPretrain, "twotower_tiny_pretrain", dict(locals()))
 
 
 @register_model(kind="pretrain", description=f"{_TWOTOWER}: pretraining, C=384")
 def twotower_base_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand", img_dim=768,
                            text_dim=512, drop_path_rate=0.1, loss="cdl2", pretrained=None, norm_style="released",
-                           depth=12, embed_dim=384, num_heads=6, decoder_depth=4, decoder_num_heads=None):
+                           depth=12, embed_dim=384, num_heads=6, decoder_depth=4, decoder_num_heads=None,
+                           strict=True):
     return _pretrain(TwoTowerPretrain, "twotower_base_pretrain", dict(locals()))

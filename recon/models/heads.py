@@ -1,7 +1,7 @@
 """Classification heads and pooled features of the official finetune / SVM / zero-shot models.
 
 The heads are ``nn.Sequential`` so their keys are the released ``cls_head_finetune.{0,1,4,5,8}``
-(``full``) or ``cls_head_finetune.0`` (``linear``) (RECON_FACTS.md §7).
+(``full``) or ``cls_head_finetune.0`` (``linear``) (docs/official.md §7).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ __all__ = ["HEAD_TYPES", "build_head", "svm_feature", "ZEROSHOT_RATIOS"]
 HEAD_TYPES = ("full", "linear")
 
 # Weight of the text-query feature in the zero-shot point feature
-# ``ratio * text_proj(text) + img_proj(img)``, per evaluation set (RECON_FACTS.md §8).
+# ``ratio * text_proj(text) + img_proj(img)``, per evaluation set (docs/official.md §8).
 ZEROSHOT_RATIOS = {
     "modelnet10": 0.2,
     "modelnet40": 0.25,

@@ -2,7 +2,7 @@
 
 Module and attribute names follow the official ``qizekun/ReCon`` / ``Pang-Yatian/Point-MAE``
 code so that ``state_dict()`` keys (and their order) equal the released checkpoints'
-(RECON_FACTS.md §4, §12). Attention runs through ``F.scaled_dot_product_attention``; the
+(docs/official.md §4, §12). Attention runs through ``F.scaled_dot_product_attention``; the
 explicit softmax path is taken only when attention maps are asked for.
 """
 
@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "cat_tokens",
     "drop_path_rates",
     "DropPath",
     "Mlp",
@@ -29,6 +30,38 @@ NORM_STYLES = ("released", "prenorm")
 def drop_path_rates(rate: float, depth: int) -> list[float]:
     """Per-block stochastic-depth rates ``linspace(0, rate, depth)`` (float32, as released)."""
     return torch.linspace(0, rate, depth, device="cpu").tolist() if depth > 0 else []
+
+
+def _row_major(t: torch.Tensor) -> bool:
+    expected, step = [], 1
+    for n in reversed(t.shape):
+        expected.append(step)
+        step *= max(n, 1)
+    return t.stride() == tuple(reversed(expected))
+
+
+class _DenseGrad(torch.autograd.Function):
+    """Identity whose backward hands on a row-major gradient (same values, fresh strides)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad if _row_major(grad) else grad.clone(memory_format=torch.contiguous_format)
+
+
+def cat_tokens(params, dim: int = 1) -> torch.Tensor:
+    """``torch.cat(params, dim)`` for the ``[1, 1, C]`` token / position parameters.
+
+    cat's backward gives each parameter a slice of the ``[1, 3, C]`` gradient: ``is_contiguous()``
+    holds (size-1 dims), but its strides ``(3C, C, 1)`` differ from the parameter's ``(C, C, 1)``, so
+    DDP warns "Grad strides do not match bucket view strides" and copies it every step. Passing each
+    parameter through an identity whose backward re-lays the gradient row-major keeps the values,
+    the forward arithmetic and the state_dict as they are.
+    """
+    return torch.cat([_DenseGrad.apply(p) for p in params], dim=dim)
 
 
 class DropPath(nn.Module):

@@ -1,6 +1,6 @@
 """Point-MAE single-stream baseline (Pang et al., ECCV 2022, arXiv:2203.06604).
 
-The finetune ``PointTransformer`` of ``Pang-Yatian/Point-MAE`` as described in RECON_FACTS.md
+The finetune ``PointTransformer`` of ``Pang-Yatian/Point-MAE`` as described in docs/official.md
 §7: tokens ``[cls, local...]``, standard pre-norm blocks, positions re-added before every
 block, head on ``[cls, max over local]`` (2C). Same tokenizer as ReCon. It is the model the
 benchmarks compare ReCon to.
@@ -11,10 +11,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._builder import build, classifier_config
 from .heads import HEAD_TYPES, build_head
 from .layers import Block, drop_path_rates
 from .registry import register_model
-from .recon import _build, classifier_config
 from .tokenizer import Group, PatchEmbed, PosEmbed
 
 __all__ = ["TransformerEncoder", "PointMAEBackbone", "PointMAEClassifier", "pointmae_base"]
@@ -70,6 +70,10 @@ class PointMAEBackbone(nn.Module):
 class PointMAEClassifier(PointMAEBackbone):
     """Point-MAE classifier: ``model(points (B, N, 3)) -> (B, num_classes)``; ``num_classes=0`` -> ``(B, 2C)``."""
 
+    # keys a backbone checkpoint need not fill: the head, and the cls token/position, which the
+    # pretraining encoder does not have (the official finetune starts them fresh too)
+    task_keys = ("cls_head_finetune.", "cls_token", "cls_pos")
+
     def __init__(self, num_classes=40, num_group=64, group_size=32, embed_dim=384, depth=12, num_heads=6,
                  drop_path_rate=0.1, head="full"):
         if num_classes < 0:
@@ -84,7 +88,7 @@ class PointMAEClassifier(PointMAEBackbone):
 
     def forward_features(self, points: torch.Tensor) -> dict:
         """``points (B, N, 3)`` -> dict ``cls (B, C)``, ``local (B, G, C)``, ``center (B, G, 3)``."""
-        neighborhood, center = self.group_divider(points)
+        neighborhood, center = self.group_divider(points, self.encoder.dtype)
         x = self.forward_tokens(self.encoder(neighborhood), center)
         return {"cls": x[:, 0], "local": x[:, 1:], "center": center}
 
@@ -101,8 +105,8 @@ class PointMAEClassifier(PointMAEBackbone):
 @register_model(paper={"params_m": 22.1, "gmacs_2048": 4.8},
                 description="Point-MAE classifier, the single-stream baseline (C=384, 6 heads, 12 blocks)")
 def pointmae_base(num_classes=40, npoints=1024, num_group=None, group_size=32, drop_path_rate=0.1, head="full",
-                  pretrained=None, depth=12, embed_dim=384, num_heads=6):
+                  pretrained=None, depth=12, embed_dim=384, num_heads=6, strict=True):
     """Point-MAE classifier, the single-stream baseline; ``num_group=None`` means ``npoints // 16``."""
     config = classifier_config("pointmae_base", num_classes, npoints, num_group, group_size, drop_path_rate, head,
                                depth, embed_dim, num_heads)
-    return _build(PointMAEClassifier, config, pretrained)
+    return build(PointMAEClassifier, config, pretrained, strict)

@@ -1,6 +1,6 @@
 """Pretraining models: ReCon (masked reconstruction + cross-modal distillation) and Point-MAE.
 
-RECON_FACTS.md §6. The clouds are grouped, every group is embedded (BatchNorm sees the masked
+docs/official.md §6. The clouds are grouped, every group is embedded (BatchNorm sees the masked
 groups too), a fraction ``mask_ratio`` of the groups per sample is masked, the visible tokens go
 through the encoder, and a 4-block pre-norm decoder over ``[visible outputs, mask tokens]``
 predicts the masked groups (Conv1d C→3·S), scored by Chamfer-L2 (``mean d1 + mean d2``, squared
@@ -27,9 +27,10 @@ from torch import nn
 
 from recon.ops import ChamferDistanceL1, ChamferDistanceL2, gather_points
 
+from ._builder import build, init_vit_weights, pretrain_config
 from .layers import Block, drop_path_rates
 from .pointmae import PointMAEBackbone
-from .recon import ReConBackbone, _build, init_vit_weights
+from .recon import ReConBackbone
 from .registry import register_model
 from .smc import cls_projection, smc_loss
 from .tokenizer import Group, PosEmbed
@@ -149,7 +150,7 @@ class MaskedPretrainModel(nn.Module, metaclass=abc.ABCMeta):
         """Run the encoder on the visible tokens; returns ``(local (B, V, C), extras)``."""
 
     def _masked_forward(self, points: torch.Tensor, generator: torch.Generator | None):
-        neighborhood, center = self.group_divider(points)
+        neighborhood, center = self.group_divider(points, self.MAE_encoder.encoder.dtype)
         tokens = self.MAE_encoder.encoder(neighborhood)  # every group: BN statistics see all of them
         vis_idx, mask_idx = random_mask(center, self.mask_ratio, self.mask_type, generator)
         B, M = mask_idx.shape
@@ -265,17 +266,8 @@ class PointMAEPretrain(MaskedPretrainModel):
         return {"loss": loss, "loss_recon": loss}
 
 
-def _pretrain_config(name, **kw):
-    kw["num_group"] = int(kw["num_group"])
-    if kw.get("decoder_num_heads") is None:  # follow an overridden num_heads
-        kw["decoder_num_heads"] = kw["num_heads"]
-    if kw["num_group"] > kw["npoints"]:
-        raise ValueError(f"num_group ({kw['num_group']}) must not exceed npoints ({kw['npoints']})")
-    return dict(name=name, **kw)
-
-
-def _recon_pretrain(name, pretrained, **kw):
-    return _build(ReConPretrain, _pretrain_config(name, **kw), pretrained)
+def _recon_pretrain(name, pretrained, strict, **kw):
+    return build(ReConPretrain, pretrain_config(name, **kw), pretrained, strict)
 
 
 _PRETRAIN_DOC = "ReCon-{} pretraining model (masked reconstruction + image/text distillation)."
@@ -284,31 +276,34 @@ _PRETRAIN_DOC = "ReCon-{} pretraining model (masked reconstruction + image/text 
 @register_model(kind="pretrain", description=_PRETRAIN_DOC.format("Tiny"))
 def recon_tiny_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand", img_dim=768,
                         text_dim=512, drop_path_rate=0.1, loss="cdl2", pretrained=None, norm_style="released",
-                        depth=12, embed_dim=192, num_heads=3, decoder_depth=4, decoder_num_heads=None, smc=False):
+                        depth=12, embed_dim=192, num_heads=3, decoder_depth=4, decoder_num_heads=None,
+                        smc=False, strict=True):
     kw = dict(locals())
-    return _recon_pretrain("recon_tiny_pretrain", kw.pop("pretrained"), **kw)
+    return _recon_pretrain("recon_tiny_pretrain", kw.pop("pretrained"), kw.pop("strict"), **kw)
 
 
 @register_model(kind="pretrain", description=_PRETRAIN_DOC.format("Small"))
 def recon_small_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand", img_dim=768,
                          text_dim=512, drop_path_rate=0.1, loss="cdl2", pretrained=None, norm_style="released",
-                         depth=12, embed_dim=256, num_heads=4, decoder_depth=4, decoder_num_heads=None, smc=False):
+                         depth=12, embed_dim=256, num_heads=4, decoder_depth=4, decoder_num_heads=None,
+                         smc=False, strict=True):
     kw = dict(locals())
-    return _recon_pretrain("recon_small_pretrain", kw.pop("pretrained"), **kw)
+    return _recon_pretrain("recon_small_pretrain", kw.pop("pretrained"), kw.pop("strict"), **kw)
 
 
 @register_model(kind="pretrain", description=_PRETRAIN_DOC.format("Base"))
 def recon_base_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand", img_dim=768,
                         text_dim=512, drop_path_rate=0.1, loss="cdl2", pretrained=None, norm_style="released",
-                        depth=12, embed_dim=384, num_heads=6, decoder_depth=4, decoder_num_heads=None, smc=False):
+                        depth=12, embed_dim=384, num_heads=6, decoder_depth=4, decoder_num_heads=None,
+                        smc=False, strict=True):
     kw = dict(locals())
-    return _recon_pretrain("recon_base_pretrain", kw.pop("pretrained"), **kw)
+    return _recon_pretrain("recon_base_pretrain", kw.pop("pretrained"), kw.pop("strict"), **kw)
 
 
 @register_model(kind="pretrain", description="Point-MAE pretraining model (masked reconstruction only).")
 def pointmae_base_pretrain(npoints=1024, num_group=64, group_size=32, mask_ratio=0.6, mask_type="rand",
                            drop_path_rate=0.1, loss="cdl2", pretrained=None, depth=12, embed_dim=384, num_heads=6,
-                           decoder_depth=4, decoder_num_heads=None):
+                           decoder_depth=4, decoder_num_heads=None, strict=True):
     kw = dict(locals())
-    kw.pop("pretrained")
-    return _build(PointMAEPretrain, _pretrain_config("pointmae_base_pretrain", **kw), pretrained)
+    del kw["pretrained"], kw["strict"]
+    return build(PointMAEPretrain, pretrain_config("pointmae_base_pretrain", **kw), pretrained, strict)

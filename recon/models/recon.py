@@ -2,7 +2,7 @@
 
 ReCon: "Contrast with Reconstruct: Contrastive 3D Representation Learning Guided by Generative
 Pretraining", Qi et al., ICML 2023 (arXiv:2302.02318). Architecture facts, key names and init
-follow the released code ``qizekun/ReCon`` as described in RECON_FACTS.md §1–7; nothing here is
+follow the released code ``qizekun/ReCon`` as described in docs/official.md §1–7; nothing here is
 copied from it.
 
 Token layout: three global queries ``[cls, img, text]`` followed by the G local tokens; the
@@ -16,8 +16,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._builder import as_int, build, classifier_config, init_vit_weights, resolve_num_group
 from .heads import HEAD_TYPES, ZEROSHOT_RATIOS, build_head
-from .layers import ReConBlock, drop_path_rates
+from .layers import ReConBlock, cat_tokens, drop_path_rates
 from .registry import register_model
 from .tokenizer import Group, PatchEmbed, PosEmbed
 
@@ -30,23 +31,11 @@ __all__ = [
     "recon_base",
     "recon_base_zeroshot",
     "SIZES",
-    "init_vit_weights",
 ]
 
 # (embed_dim, num_heads) of the official cfgs/pretrain/{tiny,small,base}.yaml; depth 12 throughout.
 SIZES = {"tiny": (192, 3), "small": (256, 4), "base": (384, 6)}
 QUERY_NAMES = ("cls", "img", "text")
-
-
-def init_vit_weights(module: nn.Module) -> None:
-    """The official encoder init: trunc_normal(0.02) Linear/Conv1d weights, zero bias, LN (1, 0)."""
-    if isinstance(module, (nn.Linear, nn.Conv1d)):
-        nn.init.trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
 
 
 class ReConTransformer(nn.Module):
@@ -130,8 +119,8 @@ class ReConBackbone(nn.Module):
             both after the final LayerNorm.
         """
         B = tokens.shape[0]
-        q = torch.cat([self.cls_token, self.img_token, self.text_token], dim=1).expand(B, -1, -1)
-        qpos = torch.cat([self.cls_pos, self.img_pos, self.text_pos], dim=1)
+        q = cat_tokens([self.cls_token, self.img_token, self.text_token]).expand(B, -1, -1)
+        qpos = cat_tokens([self.cls_pos, self.img_pos, self.text_pos])
         vpos = self.pos_embed(center)
         q, v, maps = self.blocks(q, tokens, qpos, vpos, self.stop_grad, return_attention)
         return self.norm(q), self.norm(v), maps
@@ -151,7 +140,7 @@ class ReConBackbone(nn.Module):
         group = getattr(self, "group_divider", None)
         if group is None:
             raise TypeError("this backbone has no group divider: call forward_tokens(tokens, center)")
-        neighborhood, center = group(points)
+        neighborhood, center = group(points, self.encoder.dtype)
         q, v, maps = self.forward_tokens(self.encoder(neighborhood), center, return_attention)
         out = {"cls": q[:, 0], "img": q[:, 1], "text": q[:, 2], "local": v, "center": center}
         if return_attention:
@@ -166,6 +155,9 @@ class ReConClassifier(ReConBackbone):
     head and the pooled feature ``(B, 4C)`` = ``[cls, img, text, max over local]`` is returned
     (the official SVM backbone's state_dict).
     """
+
+    # keys a backbone checkpoint need not fill (``pretrained=`` refuses any other missing key)
+    task_keys = ("cls_head_finetune.",)
 
     def __init__(
         self,
@@ -237,50 +229,11 @@ class ReConZeroShot(ReConBackbone):
         return r * self.text_proj(f["text"]) + self.img_proj(f["img"])
 
 
-def _num_group(npoints: int, num_group: int | None) -> int:
-    if npoints < 1:
-        raise ValueError(f"npoints must be >= 1, got {npoints}")
-    g = npoints // 16 if num_group is None else int(num_group)
-    if g < 1 or g > npoints:
-        raise ValueError(f"num_group must be in [1, npoints={npoints}], got {g}")
-    return g
-
-
-def _build(cls, config: dict, pretrained) -> nn.Module:
-    """Instantiate ``cls`` from ``config`` (minus ``name``/``npoints``), attach the config and load
-    ``pretrained`` through ``recon.checkpoint.load_checkpoint`` (report in ``model.load_report``)."""
-    model = cls(**{k: v for k, v in config.items() if k not in ("name", "npoints")})
-    model.config = config
-    if pretrained:
-        from recon.checkpoint import load_checkpoint
-
-        model.load_report = load_checkpoint(model, pretrained)
-    return model
-
-
-def classifier_config(name, num_classes, npoints, num_group, group_size, drop_path_rate, head, depth, embed_dim,
-                      num_heads, **extra) -> dict:
-    """The normalised ``model.config`` of a classifier factory (``num_group`` resolved)."""
-    return dict(
-        name=name,
-        num_classes=int(num_classes),
-        npoints=int(npoints),
-        num_group=_num_group(npoints, num_group),
-        group_size=int(group_size),
-        drop_path_rate=float(drop_path_rate),
-        head=head,
-        depth=int(depth),
-        embed_dim=int(embed_dim),
-        num_heads=int(num_heads),
-        **extra,
-    )
-
-
 def _recon_classifier(name, num_classes, npoints, num_group, group_size, drop_path_rate, head,
-                      pretrained, norm_style, depth, embed_dim, num_heads):
+                      pretrained, norm_style, depth, embed_dim, num_heads, strict):
     config = classifier_config(name, num_classes, npoints, num_group, group_size, drop_path_rate, head, depth,
                                embed_dim, num_heads, norm_style=norm_style)
-    return _build(ReConClassifier, config, pretrained)
+    return build(ReConClassifier, config, pretrained, strict)
 
 
 _PAPER_CLS = {
@@ -292,45 +245,48 @@ _PAPER_CLS = {
 
 @register_model(paper=_PAPER_CLS["tiny"], description="ReCon-Tiny classifier (C=192, 3 heads, 12 blocks)")
 def recon_tiny(num_classes=40, npoints=1024, num_group=None, group_size=32, drop_path_rate=0.2, head="full",
-               pretrained=None, norm_style="released", depth=12, embed_dim=192, num_heads=3):
+               pretrained=None, norm_style="released", depth=12, embed_dim=192, num_heads=3,
+               strict=True):
     """ReCon-Tiny classifier (C=192, 3 heads); ``num_group=None`` means ``npoints // 16``."""
     return _recon_classifier("recon_tiny", num_classes, npoints, num_group, group_size, drop_path_rate,
-                             head, pretrained, norm_style, depth, embed_dim, num_heads)
+                             head, pretrained, norm_style, depth, embed_dim, num_heads, strict)
 
 
 @register_model(paper=_PAPER_CLS["small"], description="ReCon-Small classifier (C=256, 4 heads, 12 blocks)")
 def recon_small(num_classes=40, npoints=1024, num_group=None, group_size=32, drop_path_rate=0.2, head="full",
-                pretrained=None, norm_style="released", depth=12, embed_dim=256, num_heads=4):
+                pretrained=None, norm_style="released", depth=12, embed_dim=256, num_heads=4,
+               strict=True):
     """ReCon-Small classifier (C=256, 4 heads); ``num_group=None`` means ``npoints // 16``."""
     return _recon_classifier("recon_small", num_classes, npoints, num_group, group_size, drop_path_rate,
-                             head, pretrained, norm_style, depth, embed_dim, num_heads)
+                             head, pretrained, norm_style, depth, embed_dim, num_heads, strict)
 
 
 @register_model(paper=_PAPER_CLS["base"], description="ReCon (base) classifier (C=384, 6 heads, 12 blocks)")
 def recon_base(num_classes=40, npoints=1024, num_group=None, group_size=32, drop_path_rate=0.2, head="full",
-               pretrained=None, norm_style="released", depth=12, embed_dim=384, num_heads=6):
+               pretrained=None, norm_style="released", depth=12, embed_dim=384, num_heads=6,
+               strict=True):
     """ReCon (base) classifier (C=384, 6 heads); ``num_group=None`` means ``npoints // 16``."""
     return _recon_classifier("recon_base", num_classes, npoints, num_group, group_size, drop_path_rate,
-                             head, pretrained, norm_style, depth, embed_dim, num_heads)
+                             head, pretrained, norm_style, depth, embed_dim, num_heads, strict)
 
 
 @register_model(kind="zeroshot", description="ReCon (base) zero-shot model: backbone + CLIP-space projections")
 def recon_base_zeroshot(npoints=1024, num_group=None, group_size=32, img_dim=512, text_dim=512,
                         ratio=ZEROSHOT_RATIOS["modelnet40"], pretrained=None, norm_style="released",
-                        depth=12, embed_dim=384, num_heads=6):
+                        depth=12, embed_dim=384, num_heads=6, strict=True):
     """ReCon (base) zero-shot model; load the CLIP-teacher pretrain checkpoint (512-d ``img_proj``)."""
     config = dict(
         name="recon_base_zeroshot",
-        npoints=int(npoints),
-        num_group=_num_group(npoints, num_group),
-        group_size=int(group_size),
-        img_dim=int(img_dim),
-        text_dim=int(text_dim),
+        npoints=as_int("npoints", npoints),
+        num_group=resolve_num_group(npoints, num_group),
+        group_size=as_int("group_size", group_size),
+        img_dim=as_int("img_dim", img_dim),
+        text_dim=as_int("text_dim", text_dim),
         ratio=float(ratio),
         norm_style=norm_style,
-        depth=int(depth),
-        embed_dim=int(embed_dim),
-        num_heads=int(num_heads),
+        depth=as_int("depth", depth, 0),
+        embed_dim=as_int("embed_dim", embed_dim),
+        num_heads=as_int("num_heads", num_heads),
     )
-    return _build(ReConZeroShot, config, pretrained)
+    return build(ReConZeroShot, config, pretrained, strict)
 

@@ -1,9 +1,10 @@
-"""Model registry: ``register_model``, ``create_model``, ``list_models`` (timm style).
+"""Model registry: ``register_model``, ``create_model``, ``load_model``, ``list_models`` (timm style).
 
 Every entry is a factory function whose keyword defaults are the official configuration
 values; :func:`model_defaults` reads them back. A model built by a factory carries
 ``model.config`` = ``{"name": ..., **kwargs}``, so ``create_model(**model.config)`` rebuilds it
-(``pretrained`` is never recorded: weights travel in checkpoints, see ``recon.checkpoint``).
+(``pretrained`` is never recorded: weights travel in checkpoints, see ``recon.checkpoint``), and
+:func:`load_model` rebuilds a model saved by ``recon.checkpoint.save_model`` that way.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import torch
 from torch import nn
 
-__all__ = ["register_model", "create_model", "list_models", "model_defaults", "model_info", "ModelInfo"]
+from recon.checkpoint import load_checkpoint, read_model_config
+
+__all__ = ["register_model", "create_model", "load_model", "list_models", "model_defaults", "model_info", "ModelInfo"]
 
 
 @dataclass(frozen=True)
@@ -99,3 +103,17 @@ def create_model(name: str, **kwargs) -> nn.Module:
     if unknown:
         raise TypeError(f"{name}() got unexpected keyword argument(s) {unknown}; accepted: {sorted(params)}")
     return fn(**{k: v for k, v in kwargs.items() if v is not None})
+
+
+def load_model(path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a model saved by ``recon.checkpoint.save_model``: ``create_model(**config)`` from the
+    file's config, then its weights loaded strictly.
+
+    Args:
+        path: the prefix given to ``save_model`` (``"runs/best"``) or its ``.safetensors``/``.json``.
+        map_location: device the model is moved to.
+    """
+    config, weights = read_model_config(path)
+    model = create_model(**config)
+    load_checkpoint(model, weights, strict=True)
+    return model.to(map_location)

@@ -1,6 +1,6 @@
 """Point-cloud tokenizer: FPS + kNN grouping, the mini-PointNet patch embedding, positions.
 
-Grouping follows the official ``Group`` (RECON_FACTS.md §1): ``num_group`` centres by furthest
+Grouping follows the official ``Group`` (docs/official.md §1): ``num_group`` centres by furthest
 point sampling (start index 0), the ``group_size`` nearest points of each centre, centred on it.
 recon's kNN returns neighbours sorted by distance where the official one is unsorted; every
 consumer is permutation-invariant inside a group, so the outputs agree.
@@ -13,7 +13,7 @@ from torch import nn
 
 from recon.ops import furthest_point_sample, gather_points, group_points, knn
 
-__all__ = ["Group", "PatchEmbed", "PosEmbed", "check_points"]
+__all__ = ["Group", "PatchEmbed", "PosEmbed", "check_points", "check_finite"]
 
 
 def check_points(points: torch.Tensor, min_points: int, name: str = "points") -> None:
@@ -31,24 +31,58 @@ def check_points(points: torch.Tensor, min_points: int, name: str = "points") ->
         )
 
 
+def check_finite(points: torch.Tensor, name: str = "points", converted_from: torch.dtype | None = None) -> None:
+    """Raise ``ValueError`` naming the clouds (batch indices) that hold NaN/±inf coordinates, and how many.
+
+    One NaN or inf point poisons every logit of its cloud (FPS distances, the centring, BatchNorm),
+    so the models refuse such clouds instead of returning NaN. Costs one reduction and one
+    host sync per forward; ``model.group_divider.check_finite = False`` skips it.
+    """
+    bad = ~torch.isfinite(points).all(dim=-1)  # (B, N)
+    if not bool(bad.any()):
+        return
+    per_cloud = bad.sum(dim=1)
+    clouds = per_cloud.nonzero().flatten().tolist()
+    shown = ", ".join(f"{b} ({int(per_cloud[b])})" for b in clouds[:8]) + (", ..." if len(clouds) > 8 else "")
+    cast = f" after conversion from {converted_from} to {points.dtype} (out of range)" if converted_from else ""
+    raise ValueError(
+        f"{name} has {int(per_cloud.sum())} non-finite point(s) (NaN or ±inf coordinates{cast}) in "
+        f"{len(clouds)} of {points.shape[0]} cloud(s); batch index (points): {shown}. Drop or repair them "
+        "(e.g. torch.nan_to_num), or set model.group_divider.check_finite = False to skip this check"
+    )
+
+
 class Group(nn.Module):
     """Split clouds into ``num_group`` local patches of ``group_size`` points.
 
     Args:
         num_group: number of FPS centres G.
         group_size: neighbours per centre S (the centre itself is one of them).
+        check_finite: refuse clouds with NaN/±inf coordinates (:func:`check_finite`); ``False``
+            saves a reduction and a host sync per forward (the outputs of such clouds are then NaN).
+            Skipped while ``torch.compile`` traces, where a data-dependent raise would break the graph.
     """
 
-    def __init__(self, num_group: int, group_size: int):
+    def __init__(self, num_group: int, group_size: int, check_finite: bool = True):
         super().__init__()
         if num_group < 1 or group_size < 1:
             raise ValueError(f"num_group and group_size must be >= 1, got {num_group}, {group_size}")
         self.num_group = int(num_group)
         self.group_size = int(group_size)
+        self.check_finite = bool(check_finite)
 
-    def forward(self, xyz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``xyz (B, N, 3)`` -> ``neighborhood (B, G, S, 3)`` (centred) and ``center (B, G, 3)``."""
+    def forward(self, xyz: torch.Tensor, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``xyz (B, N, 3)`` -> ``neighborhood (B, G, S, 3)`` (centred) and ``center (B, G, 3)``.
+
+        ``dtype``: the model's parameter dtype; other floating inputs (float64, float16, ...) are
+        converted to it, so a float32 model accepts a float64 cloud.
+        """
         check_points(xyz, max(self.num_group, self.group_size), "points")
+        given = xyz.dtype
+        if dtype is not None and given != dtype:
+            xyz = xyz.to(dtype)
+        if self.check_finite and not torch.compiler.is_compiling():
+            check_finite(xyz, "points", given if given != xyz.dtype else None)
         xyz = xyz.contiguous()
         center = gather_points(xyz, furthest_point_sample(xyz, self.num_group))
         _, idx = knn(center, xyz, self.group_size)
@@ -79,6 +113,11 @@ class PatchEmbed(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv1d(512, encoder_channel, 1),
         )
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The parameter dtype: :class:`Group` converts the input clouds to it."""
+        return self.first_conv[0].weight.dtype
 
     def forward(self, point_groups: torch.Tensor) -> torch.Tensor:
         B, G, S, _ = point_groups.shape

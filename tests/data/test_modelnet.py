@@ -8,6 +8,7 @@ import torch
 from data_writers import write_dat, write_modelnet
 from recon.data import ModelNet40
 from recon.data.modelnet import build_fps_cache, load_dat
+from recon.errors import DataFormatError
 from recon.ops import furthest_point_sample
 
 
@@ -87,3 +88,52 @@ def test_errors(tmp_path):
         ModelNet40(root, num_category=20)
     with pytest.raises(FileNotFoundError, match="_8pts_fps.dat"):
         ModelNet40(root, "test", npoints=8, build_cache=False)
+
+
+class _RunsCode:
+    """Unpickling this would call ``fn(*args)``: a stand-in for any code a crafted file could run."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+@pytest.mark.parametrize("payload", ["open", "os.system", "nested"])
+def test_crafted_dat_runs_no_code(tmp_path, payload):
+    root = str(tmp_path)
+    write_modelnet(root, rows=20)
+    marker = tmp_path / "pwned"
+    path = os.path.join(root, "modelnet40_test_8192pts_fps.dat")
+    good = [np.zeros((8192, 6), np.float32)], [np.array([0], np.int32)]
+    evil = {"open": _RunsCode(open, str(marker), "w"), "os.system": _RunsCode(os.system, f"touch {marker}"),
+            "nested": [[good[0][0], _RunsCode(os.system, f"touch {marker}")], good[1]]}[payload]
+    with open(path, "wb") as f:
+        pickle.dump(evil, f)
+    with pytest.raises(DataFormatError, match=r"refusing to read .*8192pts_fps\.dat.*(io\.open|system)"):
+        ModelNet40(root, "test", npoints=1024)
+    with pytest.raises(DataFormatError, match=r"8192pts_fps\.dat"):
+        load_dat(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_real_format_dat_loads_under_every_protocol(tmp_path, protocol):
+    rng = np.random.default_rng(protocol)
+    pcs = [rng.normal(size=(50, 6)).astype(np.float32), np.asfortranarray(rng.normal(size=(40, 6)))]
+    labels = [np.array([1], np.int32), np.int64(2)]  # a numpy scalar label is read too
+    path = tmp_path / "x.dat"
+    with open(path, "wb") as f:
+        pickle.dump([pcs, labels], f, protocol=protocol)
+    got, lab = load_dat(str(path))
+    np.testing.assert_array_equal(got[1], pcs[1].astype(np.float32))
+    assert lab.tolist() == [1, 2]
+
+
+def test_truncated_dat_is_a_data_format_error(tmp_path):
+    path = tmp_path / "t.dat"
+    write_dat(str(path), n=2, points=16)
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(DataFormatError, match=r"malformed file .*t\.dat"):
+        load_dat(str(path))

@@ -11,12 +11,11 @@ from recon.checkpoint import (
     CheckpointMismatchError,
     LoadReport,
     load_checkpoint,
-    load_model,
     load_training_state,
     read_checkpoint,
     save_model,
 )
-from recon.models import create_model, recon_tiny, recon_tiny_pretrain
+from recon.models import create_model, load_model, recon_tiny, recon_tiny_pretrain
 from zoo_helpers import TINY, TINY_PTS, clouds, official_state_dict
 
 
@@ -162,3 +161,73 @@ def test_reading_errors(tmp_path):
     assert isinstance(report, LoadReport) and report.missing == ["norm.weight"] and report.unexpected == ["extra.weight"]
     with pytest.raises(ValueError, match="model.config"):
         save_model(torch.nn.Linear(2, 2), tmp_path / "x")
+
+
+def _damaged(kind: str, good: bytes) -> bytes:
+    return {
+        "empty": b"",
+        "truncated": good[: len(good) // 2],
+        "text": b"epoch: 300\nacc: 0.91\n",
+        "random": bytes(torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(0)).tolist()),
+        "corrupt": good[:1500] + bytes(700) + good[2200:],
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", ["empty", "truncated", "text", "random", "corrupt"])
+@pytest.mark.parametrize("fmt", ["pth", "safetensors"])
+def test_damaged_files_give_one_line_naming_the_file(tmp_path, kind, fmt):
+    from recon.errors import CheckpointError
+
+    model = recon_tiny(num_classes=2, **TINY, **TINY_PTS)
+    if fmt == "pth":
+        torch.save({"base_model": model.state_dict()}, tmp_path / "good.pth")
+    else:
+        save_model(model, tmp_path / "good")
+    path = tmp_path / f"bad.{fmt}"
+    path.write_bytes(_damaged(kind, (tmp_path / f"good.{fmt}").read_bytes()))
+    for call in (lambda: read_checkpoint(path), lambda: load_checkpoint(model, path),
+                 lambda: create_model("recon_tiny", num_classes=2, pretrained=str(path), **TINY, **TINY_PTS)):
+        with pytest.raises(CheckpointError) as e:
+            call()
+        msg = str(e.value)
+        assert str(path) in msg and "\n" not in msg, msg
+        assert ("empty" if kind == "empty" else "not a readable") in msg
+    if fmt == "safetensors":
+        with pytest.raises(CheckpointError, match=r"bad\.safetensors"):
+            load_model(path)
+
+
+def test_non_tensor_values_and_bad_sources(tmp_path):
+    from recon.errors import CheckpointError
+
+    model = recon_tiny(num_classes=2, **TINY, **TINY_PTS)
+    sd = dict(model.state_dict())
+    sd["norm.weight"] = [1.0] * 48
+    torch.save({"base_model": sd}, tmp_path / "lists.pth")
+    with pytest.raises(CheckpointError, match=r"lists\.pth\['base_model'\]: 1 of .* not \(str, tensor\).*norm\.weight"):
+        load_checkpoint(model, tmp_path / "lists.pth")
+    with pytest.raises(CheckpointError, match="given dict.*'norm.weight': list"):
+        load_checkpoint(model, {"model": sd})
+    with pytest.raises(TypeError, match="path or a dict"):
+        read_checkpoint(5)
+    with pytest.raises(TypeError, match="pretrained must be a path or a state_dict"):
+        recon_tiny(num_classes=2, pretrained=3.0, **TINY, **TINY_PTS)
+    torch.save(torch.zeros(3), tmp_path / "tensor.pth")
+    with pytest.raises(CheckpointError, match=r"tensor\.pth: expected a dict"):
+        read_checkpoint(tmp_path / "tensor.pth")
+    (tmp_path / "folder.pth").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"folder\.pth \(a folder\)"):
+        read_checkpoint(tmp_path / "folder.pth")
+
+
+def test_official_and_recon_files_still_load_weights_only(tmp_path, monkeypatch):
+    """Every torch.load goes through weights_only=True (a file of objects is refused, never run)."""
+    calls = []
+    real = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k.get("weights_only")) or real(*a, **k))
+    model = recon_tiny(num_classes=2, **TINY, **TINY_PTS)
+    torch.save({"base_model": model.state_dict()}, tmp_path / "ok.pth")
+    assert load_checkpoint(model, tmp_path / "ok.pth", strict=True).ok
+    save_model(model, tmp_path / "run", optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    load_training_state(tmp_path / "run")
+    assert calls == [True, True]

@@ -35,7 +35,7 @@ def test_state_dict_equals_official(key_file, name, kwargs):
     assert count_params(model) == official_meta(key_file)["num_parameters_requires_grad"]
 
 
-# RECON_FACTS.md §5: FlopCounterMode on the official modules, 2048 points, 128 groups, batch 1.
+# docs/official.md §5: FlopCounterMode on the official modules, 2048 points, 128 groups, batch 1.
 @pytest.mark.parametrize(
     "name,gflops,params",
     [("recon_base", 10.802, 43_571_215), ("recon_small", 6.575, 19_733_263), ("recon_tiny", 4.999, 11_353_231)],
@@ -59,5 +59,5 @@ def test_pointmae_params_and_flops():
     assert count_params(model) == 22_093_327
     model.group_divider = FixedGroups(128, 32)
     fc = count_flops(model, torch.empty(1, 2048, 3, device="meta"))
-    assert fc.macs / 1e9 == pytest.approx(4.91, abs=0.01)  # RECON_FACTS.md §5: 4.91 GMACs, 4.76 without attention
+    assert fc.macs / 1e9 == pytest.approx(4.91, abs=0.01)  # docs/official.md §5: 4.91 GMACs, 4.76 without attention
     assert fc.paper_macs / 1e9 == pytest.approx(4.76, abs=0.01)

@@ -1,4 +1,4 @@
-"""Our modules against a step-by-step transcription of RECON_FACTS.md's maths (random weights).
+"""Our modules against a step-by-step transcription of the maths in docs/official.md (random weights).
 
 This is the stand-in for "same logits as the official code": block order (LN output replaces the
 stream), positions re-added before every block, token order [cls, img, text, local...], final
@@ -58,7 +58,7 @@ def _cross_attn(q, v, sd, p, heads):
 
 
 def block_released(x, sd, p, heads):
-    """RECON_FACTS.md §4, line by line, on the concatenated sequence x = [q(3), v(G)]."""
+    """docs/official.md §4, line by line, on the concatenated sequence x = [q(3), v(G)]."""
     q, v = x[:, :3], x[:, 3:]
     q = _ln(q, sd, p + "norm1_contrast")
     v = _ln(v, sd, p + "norm1")

@@ -55,5 +55,5 @@ class FixedGroups(torch.nn.Module):
         super().__init__()
         self.shapes = ((batch, num_group, group_size, 3), (batch, num_group, 3))
 
-    def forward(self, points):
+    def forward(self, points, dtype=None):
         return tuple(torch.empty(s, device="meta") for s in self.shapes)
