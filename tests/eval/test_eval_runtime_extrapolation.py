@@ -1,12 +1,15 @@
 """The runtime extrapolation of benchmarks/eval_runtime.py against a hand computation."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location(
-    "eval_runtime", Path(__file__).resolve().parents[2] / "benchmarks" / "eval_runtime.py")
+# The benchmark imports its sibling helper `_recon` the way a script does (its folder on sys.path).
+_BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(_BENCH))
+_spec = importlib.util.spec_from_file_location("eval_runtime", _BENCH / "eval_runtime.py")
 er = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(er)
 
