@@ -65,51 +65,23 @@ __global__ void __launch_bounds__(kQueryBlock)
                    int splits, int chunk) {
   using A = typename acc_type<scalar_t>::type;
   __shared__ A sx[kQueryBlock], sy[kQueryBlock], sz[kQueryBlock];
-  const int64_t blk = blockIdx.x / splits;
-  const int split = static_cast<int>(blockIdx.x % splits);
-  const int64_t b = blk / tiles_per_cloud;
-  const int64_t i = (blk % tiles_per_cloud) * blockDim.x + threadIdx.x;
-  const bool active = i < Ns;
-  const int64_t row = b * Ns + i;
-  A px = A(0), py = A(0), pz = A(0);
-  if (active) {
-    px = static_cast<A>(src[3 * row]);
-    py = static_cast<A>(src[3 * row + 1]);
-    pz = static_cast<A>(src[3 * row + 2]);
-  }
+  const cuda::SplitBlock<A> w(src, Ns, Nd, tiles_per_cloud, splits, chunk);
   A best = std::numeric_limits<A>::infinity();
   int bi = kNoIdx;
-  const scalar_t* d = dst + b * Nd * 3;
-  const int begin = split * chunk;  // < Nd: splits = ceil(Nd / chunk)
-  const int end =
-      static_cast<int>(min(static_cast<int64_t>(Nd), static_cast<int64_t>(begin) + chunk));
-  for (int base = begin; base < end; base += blockDim.x) {
-    const int n = min(static_cast<int>(blockDim.x), end - base);
-    __syncthreads();  // the previous tile has been read by every thread
-    if (static_cast<int>(threadIdx.x) < n) {
-      const int64_t j = base + threadIdx.x;
-      sx[threadIdx.x] = static_cast<A>(d[3 * j]);
-      sy[threadIdx.x] = static_cast<A>(d[3 * j + 1]);
-      sz[threadIdx.x] = static_cast<A>(d[3 * j + 2]);
+  const scalar_t* d = dst + w.b * Nd * 3;
+  w.scan(d, sx, sy, sz, [&](A dist, int j) {
+    if (closer<A>(dist, j, best, bi)) {
+      best = dist;
+      bi = j;
     }
-    __syncthreads();
-    if (active) {
-      for (int t = 0; t < n; ++t) {
-        const A dist = nan_as_inf(sq_dist3(px, py, pz, sx[t], sy[t], sz[t]));
-        if (closer<A>(dist, base + t, best, bi)) {
-          best = dist;
-          bi = base + t;
-        }
-      }
-    }
-  }
-  if (!active) return;
+  });
+  if (!w.active) return;
   // bi is a real index: the range is non-empty and its first point beats (+inf, sentinel).
   if (splits == 1) {
-    write_nearest(d, bi, px, py, pz, row, out_dist, out_idx);
+    write_nearest(d, bi, w.qx, w.qy, w.qz, w.row, out_dist, out_idx);
   } else {
-    part_dist[row * splits + split] = best;
-    part_idx[row * splits + split] = bi;
+    part_dist[w.row * splits + w.split] = best;
+    part_idx[w.row * splits + w.split] = bi;
   }
 }
 
@@ -135,9 +107,8 @@ __global__ void __launch_bounds__(kQueryBlock)
       bi = pi;
     }
   }
-  const A px = static_cast<A>(src[3 * row]);
-  const A py = static_cast<A>(src[3 * row + 1]);
-  const A pz = static_cast<A>(src[3 * row + 2]);
+  A px, py, pz;
+  cuda::load_point(src, row, px, py, pz);
   write_nearest(dst + (row / Ns) * Nd * 3, bi, px, py, pz, row, out_dist, out_idx);
 }
 
@@ -182,11 +153,8 @@ void launch_nearest(const at::Tensor& src_t, const scalar_t* src, const scalar_t
   // target cloud too, into chunks of at least 4 tiles, until about kBlocksPerSM blocks per SM.
   const int64_t want = static_cast<int64_t>(kBlocksPerSM) *
                        at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
-  int64_t splits = std::min(cuda::ceil_div(want, B * tiles), cuda::ceil_div(Nd, 4 * threads));
-  if (splits < 1) splits = 1;
-  const int64_t chunk =
-      std::min(cuda::ceil_div(cuda::ceil_div(Nd, splits), threads) * threads, Nd);
-  splits = cuda::ceil_div(Nd, chunk);
+  const cuda::Split split = cuda::split_targets(Nd, threads, cuda::ceil_div(want, B * tiles));
+  const int64_t splits = split.splits, chunk = split.chunk;
   at::Tensor part_dist, part_idx;
   if (splits > 1) {
     part_dist = at::empty({B * Ns * splits},
@@ -221,22 +189,11 @@ void launch_grad(const scalar_t* grad, const scalar_t* src, const scalar_t* dst,
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-void check_forward_sizes(const char* op, int64_t B, int64_t N, int64_t M) {
-  TORCH_CHECK_VALUE(B == 0 || (N == 0) == (M == 0), op,
-                    ": x and y must both have points (or both have none), got N = ", N,
-                    " and M = ", M);
+// Launch limit: the nearest kernels index blocks of 32 points with an int.
+void check_launch_size(const char* op, int64_t B, int64_t N, int64_t M) {
   TORCH_CHECK_VALUE(B * std::max<int64_t>(cuda::ceil_div(N, 32), cuda::ceil_div(M, 32)) <
                         std::numeric_limits<int32_t>::max(),
                     op, ": too many points for one launch (B = ", B, ", N = ", N, ", M = ", M, ")");
-}
-
-// (B, n) tensor on x's device with x's dtype.
-void check_per_point(const at::Tensor& t, const char* name, const at::Tensor& x, int64_t B,
-                     int64_t n, const char* op) {
-  TORCH_CHECK_VALUE(t.device() == x.device(), op, ": ", name, " must be on ", x.device(),
-                    ", got ", t.device());
-  TORCH_CHECK_VALUE(t.dim() == 2 && t.size(0) == B && t.size(1) == n, op, ": ", name,
-                    " must have shape (", B, ", ", n, "), got ", t.sizes());
 }
 
 }  // namespace
@@ -244,11 +201,9 @@ void check_per_point(const at::Tensor& t, const char* name, const at::Tensor& x,
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> chamfer_forward_cuda(
     const at::Tensor& x, const at::Tensor& y) {
   const char* op = "chamfer_forward";
-  cuda::check_cloud(x, op, "x");
-  cuda::check_cloud(y, op, "y");
-  cuda::check_pair(x, "x", y, "y", op);
+  check_chamfer_args(x, y, c10::DeviceType::CUDA, op);
   const int64_t B = x.size(0), N = x.size(1), M = y.size(1);
-  check_forward_sizes(op, B, N, M);
+  check_launch_size(op, B, N, M);
   const c10::cuda::CUDAGuard guard(x.device());
   at::Tensor d_xy = at::empty({B, N}, x.options());
   at::Tensor d_yx = at::empty({B, M}, x.options());
@@ -270,25 +225,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> chamfer_forward_cuda(
 std::tuple<at::Tensor, at::Tensor> chamfer_backward_cuda(
     const at::Tensor& grad_dxy, const at::Tensor& grad_dyx, const at::Tensor& x,
     const at::Tensor& y, const at::Tensor& idx_xy, const at::Tensor& idx_yx) {
-  const char* op = "chamfer_backward";
-  cuda::check_cloud(x, op, "x");
-  cuda::check_cloud(y, op, "y");
-  cuda::check_pair(x, "x", y, "y", op);
+  check_chamfer_backward_args(grad_dxy, grad_dyx, x, y, idx_xy, idx_yx, c10::DeviceType::CUDA);
   const int64_t B = x.size(0), N = x.size(1), M = y.size(1);
-  check_forward_sizes(op, B, N, M);
-  check_per_point(grad_dxy, "grad_dxy", x, B, N, op);
-  check_per_point(grad_dyx, "grad_dyx", x, B, M, op);
-  check_per_point(idx_xy, "idx_xy", x, B, N, op);
-  check_per_point(idx_yx, "idx_yx", x, B, M, op);
-  TORCH_CHECK_TYPE(grad_dxy.scalar_type() == x.scalar_type() &&
-                       grad_dyx.scalar_type() == x.scalar_type(),
-                   op, ": grad_dxy and grad_dyx must have the dtype of x (", x.scalar_type(),
-                   "), got ", grad_dxy.scalar_type(), " and ", grad_dyx.scalar_type());
-  TORCH_CHECK_TYPE(idx_xy.scalar_type() == at::kLong && idx_yx.scalar_type() == at::kLong, op,
-                   ": idx_xy and idx_yx must be int64, got ", idx_xy.scalar_type(), " and ",
-                   idx_yx.scalar_type());
-  TORCH_CHECK_VALUE(idx_xy.is_contiguous() && idx_yx.is_contiguous(), op,
-                    ": idx_xy and idx_yx must be contiguous");
+  check_launch_size("chamfer_backward", B, N, M);
   const c10::cuda::CUDAGuard guard(x.device());
   // Incoming gradients are often expanded views (e.g. the gradient of a mean): accept any layout.
   const at::Tensor gxy = grad_dxy.contiguous(), gyx = grad_dyx.contiguous();
