@@ -5,6 +5,7 @@
     recon finetune CONFIG [key=value ...] [--pretrained PATH] [--resume [PATH]]
     recon test CONFIG --ckpt PATH [--votes 10] [--repeats 1] [key=value ...]
     recon zoo [--npoints 1024]
+    recon partseg CONFIG [key=value ...] [--synthetic] [--pretrained PATH] [--resume [PATH]]
 
 CONFIG is a YAML file or the name of a shipped config (``finetune/scan_hardest``, ``demo/pretrain``;
 ``recon configs`` lists them). Overrides are dotted ``key=value`` pairs (``optimizer.lr=1e-4``).
@@ -72,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     for add in PARSERS:
         add(sub)
+    from recon.apps.partseg import add_partseg_parser
+
+    add_partseg_parser(sub)
     return parser
 
 
@@ -128,11 +132,17 @@ def main(argv: list[str] | None = None) -> int:
             finetune(_load(args, []))
             return 0
         if args.command == "test":
+            cfg = _load(args, [])
+            if cfg.get("task") == "partseg":  # the per-category IoU table of a part-seg checkpoint
+                from recon.apps.partseg import test_partseg
+
+                test_partseg(cfg, args.ckpt)
+                return 0
             from recon.eval.voting import run_test
 
             if not args.seeds and not args.ckpt:
                 raise ValueError("recon test needs --ckpt PATH (a finetuned checkpoint), or --seeds N")
-            run_test(args, _load(args, []))
+            run_test(args, cfg)
             return 0
         if getattr(args, "func", None):
             args.func(args)

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-__all__ = ["masked_predict", "shape_iou", "PartSegMeter", "format_iou_table"]
+__all__ = ["masked_predict", "shape_iou", "PartSegMeter", "format_iou_table", "evaluate_partseg"]
 
 
 def _part_mask(category_parts: Sequence[Sequence[int]], num_parts: int, device) -> torch.Tensor:
@@ -131,3 +131,37 @@ def format_iou_table(metrics: Mapping) -> str:
     rows.append(f"{'instance mIoU':<14}{metrics['shapes']:>7}{metrics['instance_miou']:>9.2f}")
     rows.append(f"{'point accuracy':<21}{metrics['accuracy']:>9.2f}")
     return "\n".join(rows)
+
+
+@torch.no_grad()
+def evaluate_partseg(model, loader, device, category_parts: Sequence[Sequence[int]],
+                     category_names: Sequence[str] | None = None, autocast=None) -> dict:
+    """Run a part-seg model over ``loader`` (items ``points``, ``label``, ``seg``); :meth:`PartSegMeter.compute`.
+
+    Under ``torch.distributed`` each process evaluates its shard and the shapes of all processes
+    are merged before the means are taken. The model is put in eval mode and restored afterwards.
+
+    Args:
+        autocast: a context-manager factory (mixed precision), e.g. ``Amp.autocast``.
+    """
+    import contextlib
+
+    import torch.distributed as tdist
+
+    meter = PartSegMeter(category_parts, category_names)
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in loader:
+            points = batch["points"][..., :3].to(device)
+            label = batch["label"].view(-1).long().to(device)
+            with (autocast() if autocast is not None else contextlib.nullcontext()):
+                scores = model(points, label)
+            meter.update(scores.float(), batch["seg"].to(device), label)
+    finally:
+        model.train(was_training)
+    if tdist.is_available() and tdist.is_initialized() and tdist.get_world_size() > 1:
+        states = [None] * tdist.get_world_size()
+        tdist.all_gather_object(states, meter.state())
+        meter.merge(states)
+    return meter.compute()

@@ -1,0 +1,1 @@
+"""Applications: one module per ``recon`` command, built from the engine and eval primitives."""
