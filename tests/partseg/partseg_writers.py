@@ -58,3 +58,14 @@ def tiny_overrides(root, out, epochs: int = 1) -> list[str]:
         f"train.epochs={epochs}", "train.batch_size=4", "train.num_workers=0", "eval.batch_size=4",
         "log.progress=false", "log.tensorboard=false", "log.quiet=true",
     ]
+
+
+def config_overrides(config: str, tmp, epochs: int = 1) -> list[str]:
+    """Tiny-run overrides for any shipped ``partseg/*`` config (writes the data it needs under ``tmp``)."""
+    tmp = os.fspath(tmp)
+    out = os.path.join(tmp, "out")
+    if config.endswith("synthetic"):
+        return tiny_overrides(os.path.join(tmp, "synthetic_parts"), out, epochs) + [
+            "data.args.counts={train: 4, val: 2, test: 2}", "+data.args.categories=[Mug, Table]",
+            "+data.args.num_points=[150, 200]"]
+    return tiny_overrides(write_shapenetpart(os.path.join(tmp, "shapenetpart")), out, epochs)
