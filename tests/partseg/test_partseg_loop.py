@@ -109,3 +109,22 @@ def test_scale_shift_per_cloud():
         torch.testing.assert_close(d, torch.full_like(d, float(s)), atol=1e-3, rtol=1e-3)
         t = out[b] - s * pts[b]
         assert t.abs().max() <= 0.1 + 1e-4
+
+
+def test_two_process_gloo_ddp_merges_every_test_shape(tmp_path):
+    import subprocess
+    import sys
+
+    root = write_shapenetpart(tmp_path / "spn")
+    out = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+                                           os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "recon.cli",
+           "partseg", "partseg/shapenetpart", *tiny_overrides(root, out), "device=cpu", "--no-png"]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = json.load(open(out / "summary.json"))
+    assert summary["test"]["shapes"] == 6  # 3 categories x 2 test shapes, split over two processes
+    state = torch.load(out / "ckpt-last.pt", map_location="cpu", weights_only=True)
+    assert len(state["rng"]) == 2
