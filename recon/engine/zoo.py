@@ -25,8 +25,8 @@ def zoo_rows(npoints: int = 1024, num_classes: int = 15, flops: bool = True) -> 
             kwargs["num_classes"] = num_classes
         model = create_model(name, **kwargs).eval()
         row = {"name": name, "kind": kind, "params": count_params(model), "gflops": None, "paper_gmacs": None}
-        if flops:
-            fc = count_flops(model, pts)
+        if flops:  # a part-seg model also takes the object category
+            fc = count_flops(model, pts, *([torch.zeros(1, dtype=torch.long)] if kind == "partseg" else []))
             row["gflops"], row["paper_gmacs"] = fc.flops / 1e9, fc.paper_macs / 1e9
         rows.append(row)
     return rows
