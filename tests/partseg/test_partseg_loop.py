@@ -128,3 +128,12 @@ def test_two_process_gloo_ddp_merges_every_test_shape(tmp_path):
     assert summary["test"]["shapes"] == 6  # 3 categories x 2 test shapes, split over two processes
     state = torch.load(out / "ckpt-last.pt", map_location="cpu", weights_only=True)
     assert len(state["rng"]) == 2
+
+
+def test_full_cloud_evaluation(tmp_path):
+    root = write_shapenetpart(tmp_path / "spn")
+    out = tmp_path / "full"
+    assert main(["partseg", "partseg/shapenetpart", *tiny_overrides(root, out), "eval.sampling=full",
+                 "train.max_steps=1", "--no-png"]) == 0
+    summary = json.load(open(out / "summary.json"))
+    assert summary["test"]["shapes"] == 6
