@@ -110,7 +110,8 @@ def _mug(rng):
     r, h = rng.uniform(0.35, 0.45), rng.uniform(0.8, 1.1)
     body = _lathe([(0, 0), (r, 0), (r, h), (r * 0.92, h), (r * 0.92, 0.05)], 32)
     reach, t = rng.uniform(0.2, 0.3), 0.06
-    handle = _merge([_box((r + reach / 2, h * 0.75, 0), (reach, t, t)), _box((r + reach / 2, h * 0.25, 0), (reach, t, t)),
+    handle = _merge([_box((r + reach / 2, h * 0.75, 0), (reach, t, t)),
+                     _box((r + reach / 2, h * 0.25, 0), (reach, t, t)),
                      _box((r + reach, h / 2, 0), (t, h * 0.5 + t, t))])
     return [(body, 0), (handle, 1)]
 
@@ -118,7 +119,8 @@ def _mug(rng):
 def _table(rng):
     w, d, h = rng.uniform(1.2, 1.8), rng.uniform(0.7, 1.0), rng.uniform(0.7, 0.9)
     pieces = [(_box((0, h, 0), (w, 0.06, d)), 0)]
-    legs = [_box((sx * (w / 2 - 0.06), h / 2, sz * (d / 2 - 0.06)), (0.07, h, 0.07)) for sx in (-1, 1) for sz in (-1, 1)]
+    legs = [_box((sx * (w / 2 - 0.06), h / 2, sz * (d / 2 - 0.06)), (0.07, h, 0.07))
+            for sx in (-1, 1) for sz in (-1, 1)]
     pieces.append((_merge(legs), 1))
     if rng.random() < 0.5:
         pieces.append((_box((0, h * 0.3, 0), (w * 0.9, 0.04, d * 0.9)), 2))
