@@ -202,5 +202,9 @@ def run(config: str, overrides=(), out: str | None = None, ckpt: str | None = No
     if not seeds and not ckpt:
         raise ConfigError("recon test needs --ckpt PATH (a finetuned checkpoint), or --seeds N")
     cfg = load_run_config(config, overrides, out=out, pretrained=pretrained)
+    if cfg.get("task") == "partseg":  # the per-category IoU table of a part-seg checkpoint
+        from .partseg import test_partseg
+
+        return test_partseg(cfg, ckpt)
     return run_test(cfg, config, overrides, ckpt=ckpt, votes=votes, repeats=repeats, seed=seed,
                     official_voting=official_voting, seeds=seeds, pretrained=pretrained, result=result)

@@ -43,7 +43,9 @@ def zoo_rows(npoints: int = 1024, num_classes: int = 15, flops: bool = True) -> 
             kwargs["num_classes"] = num_classes
         try:
             model = create_model(name, **kwargs).eval()
-            fc = count_flops(model, pts) if flops else None
+            # a part-seg model also takes the object category
+            extra = [torch.zeros(1, dtype=torch.long)] if kind == "partseg" else []
+            fc = count_flops(model, pts, *extra) if flops else None
         except ValueError as exc:  # the model refuses these sizes: the user's arguments
             raise ConfigError(f"--npoints {npoints} / --num-classes {num_classes}: {name}: {exc}") from None
         row = {"name": name, "kind": kind, "params": count_params(model), "gflops": None, "paper_gmacs": None}

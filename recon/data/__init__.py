@@ -14,3 +14,6 @@ from .synthetic import SyntheticShapes
 
 __all__ = ["ShapeNet55", "ModelNet40", "ModelNetFewShot", "ScanObjectNN", "SyntheticShapes",
            "CorruptSampleError"]
+from .shapenetpart import ShapeNetPart  # noqa: E402
+from .synthetic_parts import SyntheticParts  # noqa: E402
+__all__ += ["ShapeNetPart", "SyntheticParts"]

@@ -57,3 +57,5 @@ __all__ = [
 
 # The paper's Table 9 ablation baselines (vanilla multi-task, two-tower): imported for registration.
 from . import ablations  # noqa: E402,F401
+from .partseg import PointMAEPartSeg, ReConPartSeg, pointmae_base_partseg, recon_base_partseg  # noqa: E402
+__all__ += ["recon_base_partseg", "pointmae_base_partseg", "ReConPartSeg", "PointMAEPartSeg"]

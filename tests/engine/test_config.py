@@ -62,7 +62,7 @@ SHIPPED = sorted(
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_configs_load(name):
     cfg = load_config(name)
-    assert cfg.task in ("pretrain", "finetune")
+    assert cfg.task in ("pretrain", "finetune", "partseg")
     for section in ("model", "data", "optimizer", "scheduler", "train", "log"):
         assert section in cfg, (name, section)
     assert cfg.train.batch_size > 0 and cfg.optimizer.lr > 0
