@@ -45,9 +45,12 @@ def corrupt(dataset: str, index: int, path: str, err: BaseException) -> CorruptS
 
 
 def read_lines(path: str) -> list[str]:
-    """Non-empty stripped lines of a text list file."""
-    with open(path) as f:
-        return [ln.strip() for ln in f if ln.strip()]
+    """Non-empty stripped lines of a UTF-8 text list file; :class:`DataFormatError` names a file that is not text."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [ln.strip() for ln in f if ln.strip()]
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"{path}: not a UTF-8 text list ({exc.reason} at byte {exc.start})") from None
 
 
 def wrap_index(index: int, n: int) -> int:

@@ -38,7 +38,8 @@ from torch import nn
 from recon.ops import group_points, knn
 
 from .pointmae import PointMAEBackbone
-from .recon import ReConBackbone, _num_group
+from ._builder import resolve_num_group as _num_group
+from .recon import ReConBackbone
 from .registry import register_model
 from .tokenizer import Group, check_points
 

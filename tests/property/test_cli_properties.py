@@ -63,9 +63,6 @@ def test_bad_command_lines_fail_in_one_line(tmp_path_factory, data):
     assert "Traceback" not in err and err.strip(), (argv, err)
 
 
-@pytest.mark.xfail(strict=True, reason="recon zoo --npoints -5 (a negative size) reaches torch.empty and raises "
-                   "RuntimeError with a traceback instead of a one-line error (issue 16 item 5; recon/cli.py, "
-                   "recon/engine/zoo.py are not this suite's files)")
 def test_zoo_negative_npoints_is_one_line():
     rc, err = run(["zoo", "--no-flops", "--npoints", "-5"])
     assert rc == 2 and "Traceback" not in err and "npoints" in err

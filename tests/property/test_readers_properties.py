@@ -180,8 +180,6 @@ def test_shapenet_files_damaged(tmp_path_factory, data):
         assert_names(e, path)
 
 
-@pytest.mark.xfail(strict=True, reason="recon/data/_files.read_lines decodes list files as UTF-8 without naming the "
-                   "file: a non-UTF-8 ShapeNet-55/train.txt raises a bare UnicodeDecodeError (found by this suite)")
 def test_shapenet_non_utf8_split_list_names_the_file(tmp_path):
     pytest.importorskip("PIL")
     pytest.importorskip("h5py")
