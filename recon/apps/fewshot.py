@@ -15,9 +15,9 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-from recon.errors import MissingFileError
+from recon.errors import ConfigError, MissingFileError
 
-from ._args import check_out_path
+from ._args import check_out_path, positive
 
 __all__ = ["engine_run_fold", "run"]
 
@@ -42,7 +42,11 @@ def add_parser(sub):
     p.add_argument("--folds", default="0-9", help="e.g. 0-9 or 0,1,2")
     p.add_argument("--official-selection", action="store_true",
                    help="report each fold's best epoch on its test set (official, optimistic); default: last epoch")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the finetunes and of the synthetic episodes")
+    p.add_argument("--num-per-class", type=int, default=None,
+                   help="--dataset synthetic: shapes per class of the built-in set (as `recon demo --num-per-class`)")
+    p.add_argument("--num-classes", type=int, default=None,
+                   help="--dataset synthetic: classes of the built-in set (default: all)")
     p.add_argument("--out", default="runs/fewshot", help="results root (resume reads it)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.epochs=21")
     p.set_defaults(_run=run)
@@ -76,14 +80,16 @@ def engine_run_fold(cfg: dict) -> dict:
                 best=summary.get("best"))
 
 
-def _synthetic_episodes(root: Path, out: Path, ways, shots, folds, seed: int) -> Path:
-    """Few-shot pickles in the official format drawn from the synthetic set at ``root``; returns their root."""
+def _synthetic_episodes(root: Path, out: Path, ways, shots, folds, seed: int, data_args: dict) -> Path:
+    """Few-shot pickles in the official format drawn from the synthetic set at ``root`` (built with
+    ``data_args``, the demo's ``num_per_class`` / ``num_classes``); returns their root, one per data setting."""
     from recon.data.registry import build_dataset
     from recon.eval.fewshot import write_fewshot_pickles
 
-    pkl_root = out / "fewshot_data"
-    train_set = build_dataset("synthetic", root, "train", npoints=2048)
-    test_set = build_dataset("synthetic", root, "test", npoints=2048)
+    tag = "".join(f"_{k}{v}" for k, v in sorted(data_args.items()))
+    pkl_root = out / f"fewshot_data{tag}"
+    train_set = build_dataset("synthetic", root, "train", npoints=2048, **data_args)
+    test_set = build_dataset("synthetic", root, "test", npoints=2048, **data_args)
     for w in ways:
         for s in shots:
             for f in folds:
@@ -94,7 +100,8 @@ def _synthetic_episodes(root: Path, out: Path, ways, shots, folds, seed: int) ->
 
 def run(root: str, config: str = "fewshot/full", dataset: str = "modelnet40", pretrained: str | None = None,
         ways=(5, 10), shots=(10, 20), folds: str = "0-9", official_selection: bool = False, seed: int = 0,
-        out: str = "runs/fewshot", overrides=(), run_fold: Callable[[dict], dict] | None = None) -> dict:
+        out: str = "runs/fewshot", overrides=(), run_fold: Callable[[dict], dict] | None = None,
+        num_per_class: int | None = None, num_classes: int | None = None) -> dict:
     """Run the grid; prints the table, writes ``<out>/result_<way>way_<shot>shot.json`` and ``<out>/summary.json``.
 
     Args:
@@ -106,8 +113,12 @@ def run(root: str, config: str = "fewshot/full", dataset: str = "modelnet40", pr
     fold_list = parse_folds(folds)
     check_out_path(Path(out) / "summary.json")
     root_path = Path(root)
+    data_args = {k: v for k, v in (("num_per_class", positive(num_per_class, "--num-per-class", 2)),
+                                   ("num_classes", positive(num_classes, "--num-classes"))) if v is not None}
+    if data_args and dataset != "synthetic":
+        raise ConfigError("--num-per-class / --num-classes describe the built-in set: use them with --dataset synthetic")
     if dataset == "synthetic":
-        root_path = _synthetic_episodes(root_path, Path(out), ways, shots, fold_list, seed)
+        root_path = _synthetic_episodes(root_path, Path(out), ways, shots, fold_list, seed, data_args)
     if not root_path.is_dir():
         raise MissingFileError(f"root: no directory {str(root_path)!r}")
     if pretrained is None:

@@ -117,7 +117,10 @@ class TrainRun:
         return int(state["epoch"]) + 1, dict(state.get("extra") or {})
 
     def save(self, epoch: int, model, optimizer, schedule, extra: dict | None = None) -> None:
-        """Atomic ``ckpt-last.pt`` (rank 0 writes; every rank's RNG state goes in)."""
+        """Atomic ``ckpt-last.pt`` (rank 0 writes; every rank's RNG state goes in), when ``train.ckpt_every`` says so."""
+        every, last = self.spec.train.ckpt_every, epoch + 1 >= self.spec.train.epochs
+        if not last and (every <= 0 or (epoch + 1) % every):
+            return
         states = dist.all_gather_object(rng_state())
         if self.info.is_main:
             save_training_state(self.last_path, model=dist.unwrap(model), optimizer=optimizer,

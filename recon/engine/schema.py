@@ -60,10 +60,13 @@ class SchedulerSection:
 @dataclass
 class TrainSection:
     """``train``: the training loop. ``batch_size`` is the global batch of one optimizer step;
-    ``npoints`` / ``point_all``: points per cloud and the FPS pool they are drawn from (finetuning)."""
+    ``npoints`` / ``point_all``: points per cloud and the FPS pool they are drawn from (finetuning).
+    ``ckpt_every``: write the resumable ``ckpt-last.pt`` every this many epochs (and always after the last
+    one); 0 = only after the last epoch (short runs such as few-shot folds, where it costs more than the epoch)."""
 
     epochs: int
     batch_size: int
+    ckpt_every: int = 1
     accum_steps: int = 1
     num_workers: int = 0
     grad_clip: Optional[float] = None

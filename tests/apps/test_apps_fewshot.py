@@ -29,3 +29,26 @@ def test_command_on_synthetic_pickles_with_a_bound_runner(tmp_path, monkeypatch)
     res = json.loads((tmp_path / "out" / "result_5way_10shot.json").read_text())
     assert res["protocol"] == "fewshot" and res["way"] == 5 and res["value"] == pytest.approx(90.5)
     assert "fewshot/linear" in res["setting"] and "official selection" in res["notes"][1]
+
+
+def test_synthetic_grid_takes_the_demos_data_arguments(tmp_path):
+    # --num-per-class / --num-classes build the built-in set as `recon demo` does; its episodes get their own folder
+    # (an episode needs 20 test shapes per class: 100 per class at the set's test fraction)
+    parser = build_parser()
+    args = vars(parser.parse_args(["fewshot", "--dataset", "synthetic", "--root", str(tmp_path / "syn"),
+                                   "--num-per-class", "100", "--num-classes", "5", "--ways", "5", "--shots", "2",
+                                   "--folds", "0", "--out", str(tmp_path / "out")]))
+    args.pop("command"), args.pop("_run")
+    calls = []
+    apps_fewshot.run(**args, run_fold=fake_run_fold(calls))
+    assert calls == [(5, 2, 0)]
+    meta = json.loads((tmp_path / "syn" / "synthetic.json").read_text())
+    assert meta["num_per_class"] == 100 and len(meta["classes"]) == 5
+    assert (tmp_path / "out" / "fewshot_data_num_classes5_num_per_class100" / "5way_2shot" / "0.pkl").is_file()
+
+
+def test_data_arguments_need_the_synthetic_set(tmp_path):
+    from recon.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--dataset synthetic"):
+        apps_fewshot.run(root=str(tmp_path), num_per_class=6, out=str(tmp_path / "o"), run_fold=fake_run_fold([]))

@@ -59,6 +59,19 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert [r["step"] for r in lines if r["kind"] == "epoch"] == [0, 1, 2]
 
 
+def test_ckpt_every_writes_the_resumable_state_less_often_and_always_last(tmp_path, monkeypatch):
+    from recon.engine import run as engine_run
+
+    saved = []
+    real = engine_run.save_training_state
+    monkeypatch.setattr(engine_run, "save_training_state", lambda path, **kw: (saved.append(kw["epoch"]), real(path, **kw)))
+    pretrain(standin_config("pretrain", tmp_path / "a", ["train.epochs=5", "+train.ckpt_every=2"]))
+    assert saved == [1, 3, 4]  # every 2nd epoch and the last one
+    saved.clear()
+    pretrain(standin_config("pretrain", tmp_path / "b", ["train.epochs=3", "+train.ckpt_every=0"]))
+    assert saved == [2] and _weights(tmp_path / "b")
+
+
 def test_resume_rejects_a_weights_file(tmp_path):
     checkpointing.atomic_save({"base_model": {}}, str(tmp_path / "w.pth"))
     cfg = standin_config("pretrain", tmp_path / "r", [f"resume={tmp_path / 'w.pth'}"])
