@@ -20,5 +20,12 @@ TORCH_LIBRARY(recon, m) {
   m.def(
       "chamfer_backward(Tensor grad_dxy, Tensor grad_dyx, Tensor x, Tensor y, Tensor idx_xy, "
       "Tensor idx_yx) -> (Tensor, Tensor)");
+  m.def(
+      "ball_query(Tensor query, Tensor ref, float radius, int k, Tensor? lengths1=None, "
+      "Tensor? lengths2=None) -> (Tensor, Tensor)");
+  // Tests and benchmarks: the CPU ball query with its strategy forced (0 auto, 1 grid, 2 brute).
+  m.def(
+      "_ball_query_path(Tensor query, Tensor ref, float radius, int k, Tensor? lengths1, "
+      "Tensor? lengths2, int path) -> (Tensor, Tensor)");
   m.def("build_info() -> str");
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from . import _backend, _checks, reference
+from ._grad import gathered_dist2_backward
 
 __all__ = ["knn"]
 
@@ -59,21 +60,10 @@ if _backend.HAVE_C:
         ctx.save_for_backward(query, ref, idx)
 
     def _knn_backward(ctx, grad_dist, grad_idx):
-        # dist2[b, m, j] = |q_m - r_idx|^2: d/dq = 2 g (q - r_idx), d/dr_idx = -2 g (q - r_idx).
         query, ref, idx = ctx.saved_tensors
-        acc = torch.float64 if query.dtype == torch.float64 else torch.float32
-        B, M, k = idx.shape
-        q, r, g = query.to(acc), ref.to(acc), grad_dist.to(acc)
-        nb = torch.gather(r, 1, idx.reshape(B, M * k, 1).expand(-1, -1, 3)).reshape(B, M, k, 3)
-        t = (g + g)[..., None] * (q[:, :, None, :] - nb)
-        grad_q = grad_r = None
-        if ctx.needs_input_grad[0]:
-            grad_q = t.sum(2).to(query.dtype)
-        if ctx.needs_input_grad[1]:
-            grad_r = torch.zeros_like(r).scatter_add(
-                1, idx.reshape(B, M * k, 1).expand(-1, -1, 3), -t.reshape(B, M * k, 3)
-            )
-            grad_r = grad_r.to(ref.dtype)
+        grad_q, grad_r = gathered_dist2_backward(
+            query, ref, idx, grad_dist, ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        )
         return grad_q, grad_r, None
 
     torch.library.register_autograd(

@@ -25,6 +25,7 @@ __all__ = [
     "chamfer_distance",
     "ChamferDistanceL2",
     "ChamferDistanceL1",
+    "ball_query",
 ]
 
 
@@ -144,3 +145,43 @@ class ChamferDistanceL1(torch.nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         d_xy, d_yx, _, _ = chamfer_distance(x, y)
         return (d_xy.sqrt().mean() + d_yx.sqrt().mean()) / 2
+
+
+def _valid(lengths: torch.Tensor | None, B: int, n: int, device: torch.device) -> torch.Tensor:
+    """``(B, n)`` bool: position ``i`` of cloud ``b`` is inside its length (all True without)."""
+    ar = torch.arange(n, device=device)[None, :].expand(B, n)
+    return ar < lengths.to(device)[:, None] if lengths is not None else torch.ones_like(ar, dtype=torch.bool)
+
+
+def ball_query(
+    query: torch.Tensor,
+    ref: torch.Tensor,
+    radius: float,
+    k: int,
+    *,
+    query_lengths: torch.Tensor | None = None,
+    ref_lengths: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``k`` reference points in index order with ``dist2 < radius**2``.
+
+    Returns:
+        ``dist2 [B, M, k]`` (input dtype, 0 in unused slots) and ``idx [B, M, k]`` int64
+        (ascending, -1 in unused slots).
+    """
+    B, M, _ = query.shape
+    N = ref.shape[1]
+    qa, ra = _acc(query), _acc(ref)
+    d = _sq_dist(qa, ra)
+    r2 = torch.tensor(radius * radius, dtype=qa.dtype, device=qa.device)
+    hit = (d < r2) & _valid(ref_lengths, B, N, d.device)[:, None, :]
+    hit = hit & _valid(query_lengths, B, M, d.device)[:, :, None]
+    ar = torch.arange(N, device=d.device)
+    key, pos = torch.sort(torch.where(hit, ar, ar + N), dim=-1)  # hits first, by index
+    kk = min(k, N)
+    ok, pos = key[..., :kk] < N, pos[..., :kk]
+    dist = torch.where(ok, torch.gather(d, -1, pos), torch.zeros((), dtype=d.dtype, device=d.device))
+    idx = torch.where(ok, pos, torch.full_like(pos, -1))
+    if k > N:
+        dist = torch.nn.functional.pad(dist, (0, k - N))
+        idx = torch.nn.functional.pad(idx, (0, k - N), value=-1)
+    return dist.to(query.dtype), idx
