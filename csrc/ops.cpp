@@ -14,9 +14,15 @@ PyObject* PyInit__C(void) {
 }
 
 TORCH_LIBRARY(recon, m) {
-  m.def("furthest_point_sample(Tensor xyz, int npoint, int start_idx) -> Tensor");
-  m.def("knn(Tensor query, Tensor ref, int k) -> (Tensor, Tensor)");
-  m.def("chamfer_forward(Tensor x, Tensor y) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def(
+      "furthest_point_sample(Tensor xyz, int npoint, int start_idx, Tensor? lengths=None, "
+      "Tensor? counts=None) -> Tensor");
+  m.def(
+      "knn(Tensor query, Tensor ref, int k, Tensor? lengths1=None, Tensor? lengths2=None) -> "
+      "(Tensor, Tensor)");
+  m.def(
+      "chamfer_forward(Tensor x, Tensor y, Tensor? x_lengths=None, Tensor? y_lengths=None) -> "
+      "(Tensor, Tensor, Tensor, Tensor)");
   m.def(
       "chamfer_backward(Tensor grad_dxy, Tensor grad_dyx, Tensor x, Tensor y, Tensor idx_xy, "
       "Tensor idx_yx) -> (Tensor, Tensor)");

@@ -19,6 +19,7 @@
 #include "common/checks.h"
 #include "common/cpu_utils.h"
 #include "common/geometry.h"
+#include "common/ragged.h"
 #include "common/simd.h"
 #include "spatial/spatial.h"
 
@@ -213,6 +214,6 @@ std::tuple<at::Tensor, at::Tensor> chamfer_backward_cpu(const at::Tensor& grad_d
 }  // namespace recon
 
 TORCH_LIBRARY_IMPL(recon, CPU, m) {
-  m.impl("chamfer_forward", &recon::chamfer_forward_cpu);
+  m.impl("chamfer_forward", &recon::ragged::chamfer<&recon::chamfer_forward_cpu>);
   m.impl("chamfer_backward", &recon::chamfer_backward_cpu);
 }

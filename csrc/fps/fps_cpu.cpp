@@ -16,6 +16,7 @@
 #include "common/checks.h"
 #include "common/cpu_utils.h"
 #include "common/geometry.h"
+#include "common/ragged.h"
 #include "common/simd.h"
 #include "fps/fps.h"
 #include "spatial/spatial.h"
@@ -169,5 +170,5 @@ at::Tensor furthest_point_sample_cpu(const at::Tensor& xyz, int64_t npoint, int6
 }  // namespace recon
 
 TORCH_LIBRARY_IMPL(recon, CPU, m) {
-  m.impl("furthest_point_sample", &recon::furthest_point_sample_cpu);
+  m.impl("furthest_point_sample", &recon::ragged::fps<&recon::furthest_point_sample_cpu>);
 }

@@ -14,6 +14,7 @@
 #include "common/checks.h"
 #include "common/cpu_utils.h"
 #include "common/geometry.h"
+#include "common/ragged.h"
 #include "common/simd.h"
 #include "knn/knn.h"
 #include "spatial/spatial.h"
@@ -115,4 +116,4 @@ std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& query, const at::Te
 
 }  // namespace recon
 
-TORCH_LIBRARY_IMPL(recon, CPU, m) { m.impl("knn", &recon::knn_cpu); }
+TORCH_LIBRARY_IMPL(recon, CPU, m) { m.impl("knn", &recon::ragged::knn<&recon::knn_cpu>); }
