@@ -12,8 +12,12 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/Optional.h>
 
+#include <cmath>
 #include <cstdint>
+#include <string>
 #include <tuple>
+
+#include "common/checks.h"
 
 namespace recon {
 
@@ -26,17 +30,23 @@ std::tuple<at::Tensor, at::Tensor> ball_query_cuda(const at::Tensor& query, cons
                                                    const c10::optional<at::Tensor>& lengths1,
                                                    const c10::optional<at::Tensor>& lengths2);
 
-// Checks shared by both devices (ValueError / TypeError naming the argument).
-void check_ball_query_args(const at::Tensor& query, const at::Tensor& ref, double radius,
-                           int64_t k);
+// The checks of both devices' kernels (common/checks.h).
+inline void check_ball_query_args(const at::Tensor& query, const at::Tensor& ref, double radius,
+                                  int64_t k, c10::DeviceType device) {
+  checks::cloud(query, "ball_query", "query", device);
+  checks::cloud(ref, "ball_query", "ref", device);
+  checks::pair(query, "query", ref, "ref", "ball_query");
+  TORCH_CHECK_VALUE(radius > 0 && std::isfinite(radius),
+                    "ball_query: radius must be positive and finite, got ", radius);
+  checks::in_range(k, 1, checks::kMaxPoints, "ball_query", "k", "k >= 1");
+}
 
-// The CPU strategy (kAuto: per cloud, the cost model of ball_query_cpu.cpp).
-enum class BallPath : int64_t { kAuto = 0, kGrid = 1, kBrute = 2 };
-std::tuple<at::Tensor, at::Tensor> ball_query_cpu_path(const at::Tensor& query,
+// The private op `_ball_query_path`: path "auto" | "brute" | "grid" (ball_query_cpu.cpp).
+std::tuple<at::Tensor, at::Tensor> ball_query_path_cpu(const at::Tensor& query,
                                                        const at::Tensor& ref, double radius,
                                                        int64_t k,
                                                        const c10::optional<at::Tensor>& lengths1,
                                                        const c10::optional<at::Tensor>& lengths2,
-                                                       BallPath path);
+                                                       const std::string& path);
 
 }  // namespace recon

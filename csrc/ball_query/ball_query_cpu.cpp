@@ -27,32 +27,9 @@
 
 namespace recon {
 
-void check_ball_query_args(const at::Tensor& query, const at::Tensor& ref, double radius,
-                           int64_t k) {
-  for (const auto& [t, name] : {std::pair<const at::Tensor&, const char*>{query, "query"},
-                                std::pair<const at::Tensor&, const char*>{ref, "ref"}}) {
-    TORCH_CHECK_VALUE(t.dim() == 3 && t.size(2) == 3, "ball_query: ", name,
-                      " must have shape (B, N, 3), got ", t.sizes());
-    TORCH_CHECK_TYPE(at::isFloatingType(t.scalar_type()), "ball_query: ", name,
-                     " must be a floating tensor, got ", t.scalar_type());
-    TORCH_CHECK_VALUE(t.is_contiguous(), "ball_query: ", name, " must be contiguous");
-    TORCH_CHECK_VALUE(t.size(1) < std::numeric_limits<int32_t>::max(), "ball_query: ", name,
-                      " has too many points (", t.size(1), ")");
-  }
-  TORCH_CHECK_VALUE(query.device() == ref.device(), "ball_query: query and ref must be on one device");
-  TORCH_CHECK_TYPE(query.scalar_type() == ref.scalar_type(),
-                   "ball_query: query and ref must have the same dtype, got ", query.scalar_type(),
-                   " and ", ref.scalar_type());
-  TORCH_CHECK_VALUE(query.size(0) == ref.size(0),
-                    "ball_query: query and ref must have the same batch size, got ", query.size(0),
-                    " and ", ref.size(0));
-  TORCH_CHECK_VALUE(radius > 0 && std::isfinite(radius),
-                    "ball_query: radius must be positive and finite, got ", radius);
-  TORCH_CHECK_VALUE(k >= 1 && k < std::numeric_limits<int32_t>::max(),
-                    "ball_query: k must be >= 1, got ", k);
-}
-
 namespace {
+
+enum class BallPath { kAuto, kGrid, kBrute };
 
 constexpr int kBlock = 64;
 // Grid cells of about kCellPerRadius * radius per side: smaller cells read fewer points
@@ -218,16 +195,12 @@ void ball_query_kernel(const at::Tensor& query, const at::Tensor& ref, double ra
   });
 }
 
-}  // namespace
-
-std::tuple<at::Tensor, at::Tensor> ball_query_cpu_path(const at::Tensor& query,
-                                                       const at::Tensor& ref, double radius,
-                                                       int64_t k,
-                                                       const c10::optional<at::Tensor>& lengths1,
-                                                       const c10::optional<at::Tensor>& lengths2,
-                                                       BallPath path) {
-  check_ball_query_args(query, ref, radius, k);
-  TORCH_CHECK_VALUE(query.device().is_cpu(), "ball_query: query must be a CPU tensor");
+std::tuple<at::Tensor, at::Tensor> ball_query_run(const at::Tensor& query, const at::Tensor& ref,
+                                                  double radius, int64_t k,
+                                                  const c10::optional<at::Tensor>& lengths1,
+                                                  const c10::optional<at::Tensor>& lengths2,
+                                                  BallPath path) {
+  check_ball_query_args(query, ref, radius, k, c10::DeviceType::CPU);
   const int64_t B = query.size(0), M = query.size(1);
   const at::Tensor l1 = checked_lengths(lengths1, B, query, "lengths1");
   const at::Tensor l2 = checked_lengths(lengths2, B, ref, "lengths2");
@@ -242,27 +215,30 @@ std::tuple<at::Tensor, at::Tensor> ball_query_cpu_path(const at::Tensor& query,
   return {dist, idx};
 }
 
+}  // namespace
+
 std::tuple<at::Tensor, at::Tensor> ball_query_cpu(const at::Tensor& query, const at::Tensor& ref,
                                                   double radius, int64_t k,
                                                   const c10::optional<at::Tensor>& lengths1,
                                                   const c10::optional<at::Tensor>& lengths2) {
-  return ball_query_cpu_path(query, ref, radius, k, lengths1, lengths2, BallPath::kAuto);
+  return ball_query_run(query, ref, radius, k, lengths1, lengths2, BallPath::kAuto);
 }
 
-namespace {
-std::tuple<at::Tensor, at::Tensor> ball_query_path_op(const at::Tensor& query, const at::Tensor& ref,
-                                                      double radius, int64_t k,
-                                                      const c10::optional<at::Tensor>& lengths1,
-                                                      const c10::optional<at::Tensor>& lengths2,
-                                                      int64_t path) {
-  TORCH_CHECK_VALUE(path >= 0 && path <= 2, "path must be 0 (auto), 1 (grid) or 2 (brute), got ", path);
-  return ball_query_cpu_path(query, ref, radius, k, lengths1, lengths2, static_cast<BallPath>(path));
+std::tuple<at::Tensor, at::Tensor> ball_query_path_cpu(const at::Tensor& query,
+                                                       const at::Tensor& ref, double radius,
+                                                       int64_t k,
+                                                       const c10::optional<at::Tensor>& lengths1,
+                                                       const c10::optional<at::Tensor>& lengths2,
+                                                       const std::string& path) {
+  TORCH_CHECK_VALUE(path == "auto" || path == "grid" || path == "brute",
+                    "_ball_query_path: path must be one of 'auto', 'brute', 'grid', got '", path, "'");
+  const BallPath p = path == "grid" ? BallPath::kGrid : (path == "brute" ? BallPath::kBrute : BallPath::kAuto);
+  return ball_query_run(query, ref, radius, k, lengths1, lengths2, p);
 }
-}  // namespace
 
 }  // namespace recon
 
 TORCH_LIBRARY_IMPL(recon, CPU, m) {
   m.impl("ball_query", &recon::ball_query_cpu);
-  m.impl("_ball_query_path", &recon::ball_query_path_op);
+  m.impl("_ball_query_path", &recon::ball_query_path_cpu);
 }

@@ -72,8 +72,7 @@ std::tuple<at::Tensor, at::Tensor> ball_query_cuda(const at::Tensor& query, cons
                                                    double radius, int64_t k,
                                                    const c10::optional<at::Tensor>& lengths1,
                                                    const c10::optional<at::Tensor>& lengths2) {
-  check_ball_query_args(query, ref, radius, k);
-  TORCH_CHECK_VALUE(query.is_cuda(), "ball_query: query must be a CUDA tensor");
+  check_ball_query_args(query, ref, radius, k, c10::DeviceType::CUDA);
   const c10::cuda::CUDAGuard guard(query.device());
   const int64_t B = query.size(0), M = query.size(1), N = ref.size(1);
   const at::Tensor l1 = checked_lengths(lengths1, B, query, "lengths1");

@@ -41,7 +41,8 @@ def knn(
     after every finite one (in index order among the ``+inf``), and its ``dist2`` is ``inf``.
 
     Raises:
-        TypeError: non-floating points, dtype mismatch, ``k`` not an int.
+        TypeError: non-floating points, dtype mismatch, a sparse (non-strided) tensor, ``k``
+            not an int.
         ValueError: shapes not ``(B, *, 3)``, batch or device mismatch, ``k`` outside ``[1, N]``.
 
     Example:
