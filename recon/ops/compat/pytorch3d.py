@@ -17,6 +17,7 @@ from ..ball_query import ball_query as _ball_query
 from ..chamfer import chamfer_distance as _chamfer
 from ..fps import furthest_point_sample as _fps
 from ..knn import knn as _knn
+from ._random_start import fps_random_starts
 
 __all__ = ["knn_points", "knn_gather", "sample_farthest_points", "ball_query", "chamfer_distance"]
 
@@ -129,17 +130,10 @@ def sample_farthest_points(
         counts = counts.clamp(max=npoint)
     if random_start_point:
         lens = lengths if lengths is not None else torch.full((N,), P, dtype=torch.long)
+        cnt = counts if counts is not None else torch.full((N,), npoint, dtype=torch.long)
         idx = torch.full((N, npoint), -1, dtype=torch.long, device=points.device)
-        for b in range(N):  # one start per cloud: the native op takes one start index
-            n = int(lens[b])
-            if n == 0:
-                continue
-            start = int(torch.randint(n, (1,)))
-            row = _fps(
-                points[b : b + 1, :n], min(npoint, n), start,
-                counts=None if counts is None else counts[b : b + 1].clamp(max=min(npoint, n)),
-            )
-            idx[b, : row.shape[1]] = row[0]
+        for b, row in enumerate(fps_random_starts(points, lens, cnt)):
+            idx[b, : row.shape[0]] = row
     else:
         idx = _fps(points, npoint, 0, lengths=lengths, counts=counts)
     idx = _pad_last(idx, kmax, -1)

@@ -15,7 +15,8 @@ import torch
 from ..ball_query import ball_query as _ball_query
 from ..fps import furthest_point_sample as _fps
 from ..knn import knn as _knn
-from ..ragged import batch_to_lengths, packed_to_padded
+from ..ragged import packed_to_padded
+from ._random_start import fps_random_starts
 
 __all__ = ["fps", "knn", "knn_graph", "radius", "radius_graph"]
 
@@ -60,13 +61,8 @@ def fps(
     counts = torch.ceil(lengths.double() * r).long().clamp(max=lengths)
     npoint = max(int(counts.max()) if counts.numel() else 0, 1)
     if random_start:
-        rows = []
-        for b in range(pad.shape[0]):  # one start per cloud: the native op takes one
-            n = int(lengths[b])
-            if n:
-                start = int(torch.randint(n, (1,)))
-                rows.append(_fps(pad[b : b + 1, :n], int(counts[b]), start)[0] + starts[b])
-        return torch.cat(rows) if rows else torch.zeros(0, dtype=torch.long, device=src.device)
+        rows = fps_random_starts(pad, lengths, counts)
+        return torch.cat([row + s for row, s in zip(rows, starts)]) if rows else src.new_zeros(0, dtype=torch.long)
     idx = _fps(pad, npoint, 0, lengths=lengths, counts=counts)
     return (idx + starts[:, None])[idx >= 0]
 
