@@ -25,9 +25,17 @@ inline at::Tensor valid(const at::Tensor& lengths, int64_t n) {
   return at::arange(n, lengths.options()).unsqueeze(0) < lengths.unsqueeze(1);
 }
 
+// Whether some cloud is shorter than n.  Read on the CPU only (free there); on CUDA it would
+// synchronise the stream, so CUDA always takes the masking path.
+inline bool any_short(const at::Tensor& lengths, int64_t n) {
+  if (!lengths.defined()) return false;
+  if (!lengths.is_cpu()) return true;
+  return (lengths < n).any().item<bool>();
+}
+
 // pts with every padded point replaced by (fill, fill, fill).
 inline at::Tensor mask_points(const at::Tensor& pts, const at::Tensor& lengths, double fill) {
-  if (!lengths.defined()) return pts;
+  if (!any_short(lengths, pts.size(1))) return pts;
   return at::where(valid(lengths, pts.size(1)).unsqueeze(-1), pts,
                    at::scalar_tensor(fill, pts.options()))
       .contiguous();
@@ -41,8 +49,9 @@ inline std::tuple<at::Tensor, at::Tensor> pad_outputs(const at::Tensor& dist, co
                                                       const at::Tensor& slots) {
   const bool knn = idx.dim() == 3;
   at::Tensor keep;
-  if (rows.defined()) keep = knn ? valid(rows, idx.size(1)).unsqueeze(-1) : valid(rows, idx.size(1));
-  if (slots.defined()) {
+  if (any_short(rows, idx.size(1)))
+    keep = knn ? valid(rows, idx.size(1)).unsqueeze(-1) : valid(rows, idx.size(1));
+  if (knn ? any_short(slots, idx.size(2)) : any_short(slots, 1)) {
     const at::Tensor s = knn ? valid(slots, idx.size(2)).unsqueeze(1) : (slots > 0).unsqueeze(1);
     keep = keep.defined() ? keep & s : s;
   }
@@ -90,6 +99,7 @@ at::Tensor fps(const at::Tensor& xyz, int64_t npoint, int64_t start_idx,
   at::Tensor idx = Fn(mask_points(xyz, l, std::numeric_limits<double>::quiet_NaN()), npoint, start_idx);
   at::Tensor n = c.defined() ? c : at::full({xyz.size(0)}, npoint, idx.options());
   if (l.defined()) n = at::minimum(n, l);
+  if (!any_short(n, npoint)) return idx;
   return at::where(valid(n, npoint), idx, at::full({}, -1, idx.options()));
 }
 
