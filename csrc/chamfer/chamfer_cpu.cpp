@@ -1,9 +1,7 @@
 // Chamfer distance on the CPU: the inputs are checked once, then one cost-model choice
-// (spatial/plan.h) between two nearest-neighbour searches that return the same bits, each run
-// both ways (x -> y, y -> x), memory O(B · (N + M)), never an N × M matrix:
-//  * brute force, O(N · M) distances per cloud: a running (distance, index) minimum per SIMD
-//    lane (strict '<' in index order keeps each lane's first minimum), lanes merged with
-//    `closer`, so the result is the exact first minimum, NaN counted as +inf;
+// (spatial/plan.h) between two nearest-neighbour searches that return the same bits, for both
+// directions (x -> y, y -> x), memory O(B · (N + M)), never an N × M matrix:
+//  * brute force: each pair's N · M distances computed once, SIMD, serving both directions;
 //  * an index per cloud and side (uniform grid or kd-tree, spatial/grid.h), queries walked in
 //    their own index's order so that consecutive queries are neighbours and the previous answer
 //    is a tight first candidate.
@@ -33,114 +31,138 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Brute force
 
-// Index of the nearest of n reference points (x/y/z arrays) to (qx, qy, qz): first minimum,
-// NaN as +inf; 0 when every distance is +inf.
+// The brute force sweeps each cloud pair's N × M distances once, for both directions: the rows
+// are the points of the larger cloud, the columns those of the other.  A row keeps a running
+// (distance, index) minimum per SIMD lane (strict '<' in column order keeps each lane's first
+// minimum), merged across lanes with `closer`; every column keeps its running minimum over the
+// rows seen so far (strict '<' in row order keeps the first).  Either is the exact first
+// minimum, NaN counted as +inf, index 0 when every distance is +inf.
+
+// Rows [i0, i1) of the SoA cloud r (nr points) against every point of the SoA cloud c (nc
+// points): each row's nearest column goes to row_idx[i]; each column's minimum over these rows
+// is folded into (col_d, col_i), which start at (+inf, 0).
 template <typename A>
-RECON_ALWAYS_INLINE int64_t nearest_impl(const A* __restrict x, const A* __restrict y,
-                                         const A* __restrict z, int64_t n, A qx, A qy, A qz) {
+RECON_ALWAYS_INLINE void block_impl(const A* __restrict r, int64_t nr, int64_t i0, int64_t i1,
+                                    const A* __restrict c, int64_t nc, int64_t* __restrict row_idx,
+                                    A* __restrict col_d, typename simd::Vec<A>::I* __restrict col_i) {
   using S = simd::Vec<A>;
   using V = typename S::V;
   using M = typename S::M;
   constexpr int W = S::W;
   constexpr A kInf = std::numeric_limits<A>::infinity();
-  const V vx = simd::splat<V>(qx), vy = simd::splat<V>(qy), vz = simd::splat<V>(qz);
-  V best0 = simd::splat<V>(kInf), best1 = best0;
-  M bidx0 = simd::iota<M>(0) * 0, bidx1 = bidx0;
-  M j0 = simd::iota<M>(0), j1 = simd::iota<M>(W);
-  const M step = bidx0 + 2 * W;
-  int64_t j = 0;
-  for (; j + 2 * W <= n; j += 2 * W) {
-    const V d0 = simd::nan_as_inf(
-        sq_dist3(vx, vy, vz, simd::load<V>(x + j), simd::load<V>(y + j), simd::load<V>(z + j)));
-    const V d1 = simd::nan_as_inf(sq_dist3(vx, vy, vz, simd::load<V>(x + j + W),
-                                           simd::load<V>(y + j + W), simd::load<V>(z + j + W)));
-    const M w0 = d0 < best0, w1 = d1 < best1;  // equal distances keep the earlier index
-    best0 = w0 ? d0 : best0;
-    bidx0 = w0 ? j0 : bidx0;
-    best1 = w1 ? d1 : best1;
-    bidx1 = w1 ? j1 : bidx1;
-    j0 += step;
-    j1 += step;
-  }
-  A bd = kInf;
-  int64_t bi = std::numeric_limits<int64_t>::max();
-  for (; j < n; ++j) {
-    const A d = nan_as_inf(sq_dist3(qx, qy, qz, x[j], y[j], z[j]));
-    if (d < kInf && closer(d, j, bd, bi)) {
-      bd = d;
-      bi = j;
+  const A *cx = c, *cy = c + nc, *cz = c + 2 * nc;
+  for (int64_t i = i0; i < i1; ++i) {
+    const A qx = r[i], qy = r[nr + i], qz = r[2 * nr + i];
+    const V vx = simd::splat<V>(qx), vy = simd::splat<V>(qy), vz = simd::splat<V>(qz);
+    const M row = simd::iota<M>(0) * 0 + static_cast<typename S::I>(i);
+    V best = simd::splat<V>(kInf);
+    M bidx = row * 0, jv = simd::iota<M>(0);
+    int64_t j = 0;
+    for (; j + W <= nc; j += W) {
+      const V d = simd::nan_as_inf(
+          sq_dist3(vx, vy, vz, simd::load<V>(cx + j), simd::load<V>(cy + j), simd::load<V>(cz + j)));
+      const M w = d < best;  // equal distances keep the earlier column
+      best = w ? d : best;
+      bidx = w ? jv : bidx;
+      const V cb = simd::load<V>(col_d + j);
+      const M u = d < cb;  // equal distances keep the earlier row
+      simd::store(col_d + j, u ? d : cb);
+      simd::store(col_i + j, u ? row : simd::load<M>(col_i + j));
+      jv += W;
     }
+    A bd = kInf;
+    int64_t bi = std::numeric_limits<int64_t>::max();
+    for (; j < nc; ++j) {
+      const A d = nan_as_inf(sq_dist3(qx, qy, qz, cx[j], cy[j], cz[j]));
+      if (d < kInf && closer(d, j, bd, bi)) bd = d, bi = j;
+      if (d < col_d[j]) col_d[j] = d, col_i[j] = static_cast<typename S::I>(i);
+    }
+    for (int l = 0; l < W; ++l) {
+      const A dl = best[l];
+      const int64_t il = bidx[l];
+      if (dl < kInf && closer(dl, il, bd, bi)) bd = dl, bi = il;
+    }
+    row_idx[i] = bd < kInf ? bi : 0;  // all +inf: the first minimum is index 0
   }
-  for (int l = 0; l < W; ++l) {
-    const A k0 = best0[l], k1 = best1[l];
-    const int64_t i0 = bidx0[l], i1 = bidx1[l];
-    if (k0 < kInf && closer(k0, i0, bd, bi)) bd = k0, bi = i0;
-    if (k1 < kInf && closer(k1, i1, bd, bi)) bd = k1, bi = i1;
-  }
-  return bd < kInf ? bi : 0;  // all +inf: the first minimum is index 0
 }
 
-RECON_CLONES int64_t nearest_f32(const float* x, const float* y, const float* z, int64_t n,
-                                 float qx, float qy, float qz) {
-  return nearest_impl<float>(x, y, z, n, qx, qy, qz);
+RECON_CLONES void block_f32(const float* r, int64_t nr, int64_t i0, int64_t i1, const float* c,
+                            int64_t nc, int64_t* row_idx, float* col_d, int32_t* col_i) {
+  block_impl<float>(r, nr, i0, i1, c, nc, row_idx, col_d, col_i);
 }
-RECON_CLONES int64_t nearest_f64(const double* x, const double* y, const double* z, int64_t n,
-                                 double qx, double qy, double qz) {
-  return nearest_impl<double>(x, y, z, n, qx, qy, qz);
+RECON_CLONES void block_f64(const double* r, int64_t nr, int64_t i0, int64_t i1, const double* c,
+                            int64_t nc, int64_t* row_idx, double* col_d, int64_t* col_i) {
+  block_impl<double>(r, nr, i0, i1, c, nc, row_idx, col_d, col_i);
 }
-inline int64_t nearest(const float* x, const float* y, const float* z, int64_t n, float qx,
-                       float qy, float qz) {
-  return nearest_f32(x, y, z, n, qx, qy, qz);
+inline void block(const float* r, int64_t nr, int64_t i0, int64_t i1, const float* c, int64_t nc,
+                  int64_t* row_idx, float* col_d, int32_t* col_i) {
+  block_f32(r, nr, i0, i1, c, nc, row_idx, col_d, col_i);
 }
-inline int64_t nearest(const double* x, const double* y, const double* z, int64_t n, double qx,
-                       double qy, double qz) {
-  return nearest_f64(x, y, z, n, qx, qy, qz);
+inline void block(const double* r, int64_t nr, int64_t i0, int64_t i1, const double* c,
+                  int64_t nc, int64_t* row_idx, double* col_d, int64_t* col_i) {
+  block_f64(r, nr, i0, i1, c, nc, row_idx, col_d, col_i);
 }
 
-// One direction of one cloud pair: queries [q0, q1) of the SoA cloud q (nq points) among the nr
-// points of the SoA cloud r.
+// The distance of each of the n SoA points q to its chosen partner in the SoA cloud t (nt
+// points), recomputed as the reference's gather-and-subtract does (NaN stays NaN there).
 template <typename A, typename Out>
-void nearest_range(const A* q, int64_t nq, int64_t q0, int64_t q1, const A* r, int64_t nr,
-                   Out* dist, int64_t* idx) {
-  const A *rx = r, *ry = r + nr, *rz = r + 2 * nr;
-  for (int64_t i = q0; i < q1; ++i) {
-    const A qx = q[i], qy = q[nq + i], qz = q[2 * nq + i];
-    const int64_t j = nearest(rx, ry, rz, nr, qx, qy, qz);
-    idx[i] = j;
-    dist[i] = static_cast<Out>(sq_dist3(qx, qy, qz, rx[j], ry[j], rz[j]));
+void recompute(const A* q, int64_t n, const A* t, int64_t nt, const int64_t* idx, Out* dist) {
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t j = idx[i];
+    dist[i] = static_cast<Out>(sq_dist3(q[i], q[n + i], q[2 * n + i], t[j], t[nt + j], t[2 * nt + j]));
   }
 }
 
-// Both directions in one parallel region: many tiny pairs (the MAE loss: 832 pairs of 32
-// points) would otherwise pay a second region, which can stall on a busy machine.
 template <typename scalar_t>
 void chamfer_brute(const at::Tensor& x, const at::Tensor& y, at::Tensor& d_xy, at::Tensor& d_yx,
                    at::Tensor& i_xy, at::Tensor& i_yx) {
   using A = typename acc_type<scalar_t>::type;
-  const int64_t B = x.size(0), N = x.size(1), M = y.size(1);
-  const at::Tensor xs = cpu::to_soa(x), ys = cpu::to_soa(y);
-  const A* xp = xs.data_ptr<A>();
-  const A* yp = ys.data_ptr<A>();
-  const cpu::Chunking cx = cpu::chunk_queries(B, N, 64), cy = cpu::chunk_queries(B, M, 64);
-  scalar_t* dxy = d_xy.data_ptr<scalar_t>();
-  scalar_t* dyx = d_yx.data_ptr<scalar_t>();
-  int64_t* ixy = i_xy.data_ptr<int64_t>();
-  int64_t* iyx = i_yx.data_ptr<int64_t>();
-  at::parallel_for(0, cx.items + cy.items, 1, [&](int64_t w0, int64_t w1) {
+  using I = typename simd::Vec<A>::I;
+  const int64_t B = x.size(0);
+  // Rows: the larger cloud, so the column minima (one set per chunk of rows) stay small.
+  const bool x_rows = x.size(1) >= y.size(1);
+  const at::Tensor rs = cpu::to_soa(x_rows ? x : y), cs = cpu::to_soa(x_rows ? y : x);
+  const int64_t nr = rs.size(2), nc = cs.size(2);
+  const A* rp = rs.data_ptr<A>();
+  const A* cp = cs.data_ptr<A>();
+  scalar_t* row_d = (x_rows ? d_xy : d_yx).data_ptr<scalar_t>();
+  scalar_t* col_d = (x_rows ? d_yx : d_xy).data_ptr<scalar_t>();
+  int64_t* row_i = (x_rows ? i_xy : i_yx).data_ptr<int64_t>();
+  int64_t* col_i = (x_rows ? i_yx : i_xy).data_ptr<int64_t>();
+  const cpu::Chunking ch = cpu::chunk_queries(B, nr, 64);
+  // Column minima per (cloud, chunk of rows), merged in row order once a cloud is done.
+  std::vector<A> part_d(ch.items * nc, std::numeric_limits<A>::infinity());
+  std::vector<I> part_i(ch.items * nc, 0);
+  auto finish = [&](int64_t b) {
+    const int64_t w0 = b * ch.per_cloud;
+    A* best = part_d.data() + w0 * nc;
+    I* bidx = part_i.data() + w0 * nc;
+    for (int64_t w = w0 + 1; w < w0 + ch.per_cloud; ++w) {
+      const A* d = part_d.data() + w * nc;
+      const I* i = part_i.data() + w * nc;
+      for (int64_t j = 0; j < nc; ++j)
+        if (d[j] < best[j]) best[j] = d[j], bidx[j] = i[j];  // strict: the earlier rows win ties
+    }
+    for (int64_t j = 0; j < nc; ++j) col_i[b * nc + j] = bidx[j];
+    const A* r = rp + b * 3 * nr;
+    const A* c = cp + b * 3 * nc;
+    recompute<A, scalar_t>(r, nr, c, nc, row_i + b * nr, row_d + b * nr);
+    recompute<A, scalar_t>(c, nc, r, nr, col_i + b * nc, col_d + b * nc);
+  };
+  at::parallel_for(0, ch.items, 1, [&](int64_t w0, int64_t w1) {
     for (int64_t w = w0; w < w1; ++w) {
-      const bool forward = w < cx.items;
-      const cpu::Chunking& ch = forward ? cx : cy;
-      const int64_t item = forward ? w : w - cx.items;
-      const int64_t b = item / ch.per_cloud, q0 = (item % ch.per_cloud) * ch.chunk;
-      if (forward) {
-        nearest_range<A, scalar_t>(xp + b * 3 * N, N, q0, std::min(N, q0 + ch.chunk),
-                                   yp + b * 3 * M, M, dxy + b * N, ixy + b * N);
-      } else {
-        nearest_range<A, scalar_t>(yp + b * 3 * M, M, q0, std::min(M, q0 + ch.chunk),
-                                   xp + b * 3 * N, N, dyx + b * M, iyx + b * M);
-      }
+      const int64_t b = w / ch.per_cloud, i0 = (w % ch.per_cloud) * ch.chunk;
+      block(rp + b * 3 * nr, nr, i0, std::min(nr, i0 + ch.chunk), cp + b * 3 * nc, nc,
+            row_i + b * nr, part_d.data() + w * nc, part_i.data() + w * nc);
+      // Many small clouds (the MAE loss: 832 pairs of 32 points): one region does it all.
+      if (ch.per_cloud == 1) finish(b);
     }
   });
+  if (ch.per_cloud > 1) {
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) finish(b);
+    });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -66,51 +66,23 @@ __global__ void __launch_bounds__(kQueryBlock)
                    int splits, int chunk) {
   using A = typename acc_type<scalar_t>::type;
   __shared__ A sx[kQueryBlock], sy[kQueryBlock], sz[kQueryBlock];
-  const int64_t blk = blockIdx.x / splits;
-  const int split = static_cast<int>(blockIdx.x % splits);
-  const int64_t b = blk / tiles_per_cloud;
-  const int64_t i = (blk % tiles_per_cloud) * blockDim.x + threadIdx.x;
-  const bool active = i < Ns;
-  const int64_t row = b * Ns + i;
-  A px = A(0), py = A(0), pz = A(0);
-  if (active) {
-    px = static_cast<A>(src[3 * row]);
-    py = static_cast<A>(src[3 * row + 1]);
-    pz = static_cast<A>(src[3 * row + 2]);
-  }
+  const cuda::SplitBlock<A> w(src, Ns, Nd, tiles_per_cloud, splits, chunk);
   A best = std::numeric_limits<A>::infinity();
   int bi = kNoIdx;
-  const scalar_t* d = dst + b * Nd * 3;
-  const int begin = split * chunk;  // < Nd: splits = ceil(Nd / chunk)
-  const int end =
-      static_cast<int>(min(static_cast<int64_t>(Nd), static_cast<int64_t>(begin) + chunk));
-  for (int base = begin; base < end; base += blockDim.x) {
-    const int n = min(static_cast<int>(blockDim.x), end - base);
-    __syncthreads();  // the previous tile has been read by every thread
-    if (static_cast<int>(threadIdx.x) < n) {
-      const int64_t j = base + threadIdx.x;
-      sx[threadIdx.x] = static_cast<A>(d[3 * j]);
-      sy[threadIdx.x] = static_cast<A>(d[3 * j + 1]);
-      sz[threadIdx.x] = static_cast<A>(d[3 * j + 2]);
+  const scalar_t* d = dst + w.b * Nd * 3;
+  w.scan(d, sx, sy, sz, [&](A dist, int j) {
+    if (closer<A>(dist, j, best, bi)) {
+      best = dist;
+      bi = j;
     }
-    __syncthreads();
-    if (active) {
-      for (int t = 0; t < n; ++t) {
-        const A dist = nan_as_inf(sq_dist3(px, py, pz, sx[t], sy[t], sz[t]));
-        if (closer<A>(dist, base + t, best, bi)) {
-          best = dist;
-          bi = base + t;
-        }
-      }
-    }
-  }
-  if (!active) return;
+  });
+  if (!w.active) return;
   // bi is a real index: the range is non-empty and its first point beats (+inf, sentinel).
   if (splits == 1) {
-    write_nearest(d, bi, px, py, pz, row, out_dist, out_idx);
+    write_nearest(d, bi, w.qx, w.qy, w.qz, w.row, out_dist, out_idx);
   } else {
-    part_dist[row * splits + split] = best;
-    part_idx[row * splits + split] = bi;
+    part_dist[w.row * splits + w.split] = best;
+    part_idx[w.row * splits + w.split] = bi;
   }
 }
 
@@ -136,9 +108,8 @@ __global__ void __launch_bounds__(kQueryBlock)
       bi = pi;
     }
   }
-  const A px = static_cast<A>(src[3 * row]);
-  const A py = static_cast<A>(src[3 * row + 1]);
-  const A pz = static_cast<A>(src[3 * row + 2]);
+  A px, py, pz;
+  cuda::load_point(src, row, px, py, pz);
   write_nearest(dst + (row / Ns) * Nd * 3, bi, px, py, pz, row, out_dist, out_idx);
 }
 
@@ -183,11 +154,8 @@ void launch_nearest(const at::Tensor& src_t, const scalar_t* src, const scalar_t
   // target cloud too, into chunks of at least 4 tiles, until about kBlocksPerSM blocks per SM.
   const int64_t want = static_cast<int64_t>(kBlocksPerSM) *
                        at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
-  int64_t splits = std::min(cuda::ceil_div(want, B * tiles), cuda::ceil_div(Nd, 4 * threads));
-  if (splits < 1) splits = 1;
-  const int64_t chunk =
-      std::min(cuda::ceil_div(cuda::ceil_div(Nd, splits), threads) * threads, Nd);
-  splits = cuda::ceil_div(Nd, chunk);
+  const cuda::Split split = cuda::split_targets(Nd, threads, cuda::ceil_div(want, B * tiles));
+  const int64_t splits = split.splits, chunk = split.chunk;
   at::Tensor part_dist, part_idx;
   if (splits > 1) {
     part_dist = at::empty({B * Ns * splits},

@@ -24,34 +24,18 @@ namespace recon {
 template <typename T> struct acc_type { using type = float; };
 template <> struct acc_type<double> { using type = double; };
 
-RECON_HD float mul_rn(float a, float b) {
+// One IEEE operation, rounded to nearest: the *_rn intrinsics on the device (nvcc may not fuse
+// them into an FMA), the plain operation on the host (the CPU build uses -ffp-contract=off).
 #if defined(__CUDA_ARCH__)
-  return __fmul_rn(a, b);
+#define RECON_RN(device_op, host_expr) device_op(a, b)
 #else
-  return a * b;
+#define RECON_RN(device_op, host_expr) (host_expr)
 #endif
-}
-RECON_HD double mul_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-RECON_HD float add_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-RECON_HD double add_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
+RECON_HD float mul_rn(float a, float b) { return RECON_RN(__fmul_rn, a * b); }
+RECON_HD double mul_rn(double a, double b) { return RECON_RN(__dmul_rn, a * b); }
+RECON_HD float add_rn(float a, float b) { return RECON_RN(__fadd_rn, a + b); }
+RECON_HD double add_rn(double a, double b) { return RECON_RN(__dadd_rn, a + b); }
+#undef RECON_RN
 
 #if !defined(__CUDACC__)
 // GCC/Clang vector types (csrc/common/simd.h) on the CPU: the same IEEE operations lane-wise

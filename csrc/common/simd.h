@@ -15,11 +15,13 @@ template <typename A> struct Vec;
 template <> struct Vec<float> {
   typedef float V __attribute__((vector_size(32)));
   typedef int32_t M __attribute__((vector_size(32)));  // comparison masks and lane indices
+  typedef int32_t I;                                     // one lane of M
   static constexpr int W = 8;
 };
 template <> struct Vec<double> {
   typedef double V __attribute__((vector_size(32)));
   typedef int64_t M __attribute__((vector_size(32)));
+  typedef int64_t I;
   static constexpr int W = 4;
 };
 

@@ -85,48 +85,54 @@ __device__ __forceinline__ A fps_key(A running) {
   return running != running ? neg_inf<A>() : running;
 }
 
+// The selection loop of one block (one cloud, points p, output o): index `start` first, then at
+// each step it = 1, 2, ... `scan(cx, cy, cz, it, best, bi)` folds the last chosen point c into
+// the running minima of the thread's points and offers each to the thread's arg-max (best, bi);
+// the block's arg-max is the next point.
+template <typename A, typename scalar_t, typename Scan>
+__device__ __forceinline__ void fps_block(const scalar_t* p, int64_t* o, int npoint, int start,
+                                          Scan&& scan) {
+  __shared__ A s_key[2][32];
+  __shared__ int s_idx[2][32];
+  if (threadIdx.x == 0) o[0] = start;
+  int last = start;
+  for (int it = 1; it < npoint; ++it) {
+    A cx, cy, cz;
+    cuda::load_point(p, last, cx, cy, cz);
+    A best = neg_inf<A>();
+    int bi = kNoIdx;
+    scan(cx, cy, cz, it, best, bi);
+    last = block_argmax(best, bi, s_key, s_idx, it & 1);
+    if (threadIdx.x == 0) o[it] = last;
+  }
+}
+
 // Points and running minima in registers: thread t owns points t + s * blockDim.x, s < PPT.
 template <typename scalar_t, int PPT, int MAX_THREADS>
 __global__ void __launch_bounds__(MAX_THREADS)
     fps_register_kernel(const scalar_t* __restrict__ xyz, int64_t* __restrict__ out, int N,
                         int npoint, int start) {
   using A = typename acc_type<scalar_t>::type;
-  __shared__ A s_key[2][32];
-  __shared__ int s_idx[2][32];
   const scalar_t* p = xyz + static_cast<int64_t>(blockIdx.x) * N * 3;
-  int64_t* o = out + static_cast<int64_t>(blockIdx.x) * npoint;
-
   A px[PPT], py[PPT], pz[PPT], md[PPT];
 #pragma unroll
   for (int s = 0; s < PPT; ++s) {
     const int j = threadIdx.x + s * blockDim.x;
     px[s] = py[s] = pz[s] = A(0);
     md[s] = std::numeric_limits<A>::infinity();
-    if (j < N) {
-      px[s] = static_cast<A>(p[3 * j]);
-      py[s] = static_cast<A>(p[3 * j + 1]);
-      pz[s] = static_cast<A>(p[3 * j + 2]);
-    }
+    if (j < N) cuda::load_point(p, j, px[s], py[s], pz[s]);
   }
-  if (threadIdx.x == 0) o[0] = start;
-  int last = start;
-  for (int it = 1; it < npoint; ++it) {
-    const A cx = static_cast<A>(p[3 * last]);
-    const A cy = static_cast<A>(p[3 * last + 1]);
-    const A cz = static_cast<A>(p[3 * last + 2]);
-    A best = neg_inf<A>();
-    int bi = kNoIdx;
+  fps_block<A>(p, out + static_cast<int64_t>(blockIdx.x) * npoint, npoint, start,
+               [&](A cx, A cy, A cz, int, A& best, int& bi) {
 #pragma unroll
-    for (int s = 0; s < PPT; ++s) {
-      const int j = threadIdx.x + s * blockDim.x;
-      if (j < N) {
-        md[s] = fps_min(md[s], sq_dist3(px[s], py[s], pz[s], cx, cy, cz));
-        argmax_merge(best, bi, fps_key(md[s]), j);
-      }
-    }
-    last = block_argmax(best, bi, s_key, s_idx, it & 1);
-    if (threadIdx.x == 0) o[it] = last;
-  }
+                 for (int s = 0; s < PPT; ++s) {
+                   const int j = threadIdx.x + s * blockDim.x;
+                   if (j < N) {
+                     md[s] = fps_min(md[s], sq_dist3(px[s], py[s], pz[s], cx, cy, cz));
+                     argmax_merge(best, bi, fps_key(md[s]), j);
+                   }
+                 }
+               });
 }
 
 // Any N: points re-read from global memory, running minima in `mind` (B, N), which needs no
@@ -136,30 +142,20 @@ __global__ void __launch_bounds__(1024)
     fps_global_kernel(const scalar_t* __restrict__ xyz, typename acc_type<scalar_t>::type* mind,
                       int64_t* __restrict__ out, int N, int npoint, int start) {
   using A = typename acc_type<scalar_t>::type;
-  __shared__ A s_key[2][32];
-  __shared__ int s_idx[2][32];
   const scalar_t* p = xyz + static_cast<int64_t>(blockIdx.x) * N * 3;
   A* m = mind + static_cast<int64_t>(blockIdx.x) * N;
-  int64_t* o = out + static_cast<int64_t>(blockIdx.x) * npoint;
-
-  if (threadIdx.x == 0) o[0] = start;
-  int last = start;
-  for (int it = 1; it < npoint; ++it) {
-    const A cx = static_cast<A>(p[3 * last]);
-    const A cy = static_cast<A>(p[3 * last + 1]);
-    const A cz = static_cast<A>(p[3 * last + 2]);
-    A best = neg_inf<A>();
-    int bi = kNoIdx;
-    for (int j = threadIdx.x; j < N; j += blockDim.x) {
-      const A d = sq_dist3(static_cast<A>(p[3 * j]), static_cast<A>(p[3 * j + 1]),
-                           static_cast<A>(p[3 * j + 2]), cx, cy, cz);
-      const A running = fps_min(it == 1 ? std::numeric_limits<A>::infinity() : m[j], d);
-      m[j] = running;  // each j belongs to one thread: no race
-      argmax_merge(best, bi, fps_key(running), j);
-    }
-    last = block_argmax(best, bi, s_key, s_idx, it & 1);
-    if (threadIdx.x == 0) o[it] = last;
-  }
+  fps_block<A>(p, out + static_cast<int64_t>(blockIdx.x) * npoint, npoint, start,
+               [&](A cx, A cy, A cz, int it, A& best, int& bi) {
+                 for (int j = threadIdx.x; j < N; j += blockDim.x) {
+                   A qx, qy, qz;
+                   cuda::load_point(p, j, qx, qy, qz);
+                   const A d = sq_dist3(qx, qy, qz, cx, cy, cz);
+                   const A running =
+                       fps_min(it == 1 ? std::numeric_limits<A>::infinity() : m[j], d);
+                   m[j] = running;  // each j belongs to one thread: no race
+                   argmax_merge(best, bi, fps_key(running), j);
+                 }
+               });
 }
 
 // Launch the register kernel with the fewest points per thread that fit; false if none does.

@@ -76,18 +76,7 @@ __global__ void __launch_bounds__(kQueryBlock)
                         int64_t tiles_per_cloud, int splits, int chunk) {
   using A = typename acc_type<scalar_t>::type;
   __shared__ A sx[kQueryBlock], sy[kQueryBlock], sz[kQueryBlock];
-  const int64_t blk = blockIdx.x / splits;
-  const int split = static_cast<int>(blockIdx.x % splits);
-  const int64_t b = blk / tiles_per_cloud;
-  const int64_t q = (blk % tiles_per_cloud) * blockDim.x + threadIdx.x;
-  const bool active = q < M;
-  const int64_t row = b * M + q;
-  A qx = A(0), qy = A(0), qz = A(0);
-  if (active) {
-    qx = static_cast<A>(query[3 * row]);
-    qy = static_cast<A>(query[3 * row + 1]);
-    qz = static_cast<A>(query[3 * row + 2]);
-  }
+  const cuda::SplitBlock<A> w(query, M, N, tiles_per_cloud, splits, chunk);
   A dist[K];
   int idx[K];
 #pragma unroll
@@ -95,38 +84,20 @@ __global__ void __launch_bounds__(kQueryBlock)
     dist[j] = std::numeric_limits<A>::infinity();
     idx[j] = kNoIdx;
   }
-  const scalar_t* r = ref + b * N * 3;
-  const int begin = split * chunk;  // < N: splits = ceil(N / chunk)
-  const int end =
-      static_cast<int>(min(static_cast<int64_t>(N), static_cast<int64_t>(begin) + chunk));
-  for (int base = begin; base < end; base += blockDim.x) {
-    const int n = min(static_cast<int>(blockDim.x), end - base);
-    __syncthreads();  // the previous tile has been read by every thread
-    if (static_cast<int>(threadIdx.x) < n) {
-      const int64_t j = base + threadIdx.x;
-      sx[threadIdx.x] = static_cast<A>(r[3 * j]);
-      sy[threadIdx.x] = static_cast<A>(r[3 * j + 1]);
-      sz[threadIdx.x] = static_cast<A>(r[3 * j + 2]);
-    }
-    __syncthreads();
-    if (active) {
-      for (int t = 0; t < n; ++t) {
-        const A d = nan_as_inf(sq_dist3(qx, qy, qz, sx[t], sy[t], sz[t]));
-        if (closer<A>(d, base + t, dist[K - 1], idx[K - 1])) reg_insert(dist, idx, d, base + t);
-      }
-    }
-  }
-  if (!active) return;
+  w.scan(ref + w.b * N * 3, sx, sy, sz, [&](A d, int j) {
+    if (closer<A>(d, j, dist[K - 1], idx[K - 1])) reg_insert(dist, idx, d, j);
+  });
+  if (!w.active) return;
   if (splits == 1) {
 #pragma unroll
     for (int j = 0; j < K; ++j) {
       if (j < k) {
-        out_dist[row * k + j] = static_cast<scalar_t>(dist[j]);
-        out_idx[row * k + j] = idx[j];
+        out_dist[w.row * k + j] = static_cast<scalar_t>(dist[j]);
+        out_idx[w.row * k + j] = idx[j];
       }
     }
   } else {
-    const int64_t off = (row * splits + split) * k;
+    const int64_t off = (w.row * splits + w.split) * k;
 #pragma unroll
     for (int j = 0; j < K; ++j) {
       if (j < k) {
@@ -200,14 +171,14 @@ __global__ void __launch_bounds__(kQueryBlock)
   topk_init(dist, idx, k);
   A last_d = std::numeric_limits<A>::infinity();  // register copy of the list's last slot
   int64_t last_i = cuda::kNoIndex;
-  const A qx = static_cast<A>(query[3 * row]);
-  const A qy = static_cast<A>(query[3 * row + 1]);
-  const A qz = static_cast<A>(query[3 * row + 2]);
+  A qx, qy, qz;
+  cuda::load_point(query, row, qx, qy, qz);
   // Every thread of the block reads the same reference point at once (one cloud per block).
   const scalar_t* r = ref + b * N * 3;
   for (int j = 0; j < N; ++j) {
-    const A d = nan_as_inf(sq_dist3(qx, qy, qz, static_cast<A>(r[3 * j]),
-                                    static_cast<A>(r[3 * j + 1]), static_cast<A>(r[3 * j + 2])));
+    A rx, ry, rz;
+    cuda::load_point(r, j, rx, ry, rz);
+    const A d = nan_as_inf(sq_dist3(qx, qy, qz, rx, ry, rz));
     if (closer<A>(d, j, last_d, last_i)) {
       topk_insert(dist, idx, k, d, static_cast<int64_t>(j));
       last_d = dist[k - 1];
@@ -238,14 +209,12 @@ bool try_register(const Launch& L, const scalar_t* q, const scalar_t* r, scalar_
   const int64_t tiles = cuda::ceil_div(L.M, threads);
   // Few query tiles leave most of the GPU idle: split the reference cloud too, into chunks of
   // at least 4 tiles, until about kBlocksPerSM blocks per SM, at most kMaxSplits.
-  int64_t splits = std::min({cuda::ceil_div(L.want_blocks, L.B * tiles),
-                             cuda::ceil_div(L.N, 4 * threads), static_cast<int64_t>(kMaxSplits)});
   // The chunk lists take B * M * splits * k scratch entries: keep them under kMaxScratch.
-  splits = std::min(splits, kMaxScratch / (L.B * L.M * L.k));
-  if (splits < 1) splits = 1;
-  const int64_t chunk =
-      std::min<int64_t>(cuda::ceil_div(cuda::ceil_div(L.N, splits), threads) * threads, L.N);
-  splits = cuda::ceil_div(L.N, chunk);
+  const cuda::Split split = cuda::split_targets(
+      L.N, threads,
+      std::min({cuda::ceil_div(L.want_blocks, L.B * tiles), static_cast<int64_t>(kMaxSplits),
+                kMaxScratch / (L.B * L.M * L.k)}));
+  const int64_t splits = split.splits, chunk = split.chunk;
   at::Tensor part_dist, part_idx;
   if (splits > 1) {
     const int64_t n = L.B * L.M * splits * L.k;

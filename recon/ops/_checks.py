@@ -24,10 +24,14 @@ def tensor(t: object, name: str, expected: str) -> None:
     """A dense torch.Tensor: sparse and other non-strided layouts are refused up front."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape {expected}, got {type(t).__name__}")
-    if t.layout != torch.strided or t.is_nested:
+    if t.is_nested:
         raise TypeError(
-            f"{name} must be a dense (strided) tensor, got {'a nested' if t.is_nested else 'layout'} "
-            f"{t.layout} "
+            f"{name} must be a dense (strided) tensor, got a nested tensor "
+            f"(pad it first, e.g. {name}.to_padded_tensor(0.0))"
+        )
+    if t.layout != torch.strided:
+        raise TypeError(
+            f"{name} must be a dense (strided) tensor, got layout {t.layout} "
             f"(convert with {name}.to_dense())"
         )
 

@@ -208,6 +208,8 @@ def test_cost_model_branches():
     assert choice("chamfer", 832, 32, 32, 0) == "brute"
     assert choice("fps", 32, 1024, 1024, 64) == "brute"
     assert choice("knn", 2, 512, 512, 256) == "brute"  # k close to N: every leaf is visited anyway
+    assert choice("chamfer", 32, 512, 512, 0) == "brute"  # one sweep serves both directions
+    assert choice("chamfer", 4, 128, 16384, 0) == "brute"  # a thin side
     # Large clouds: the index.
     assert choice("knn", 32, 1024, 8192, 32) == "index"
     assert choice("chamfer", 32, 2048, 2048, 0) == "index"
@@ -219,7 +221,7 @@ def test_cost_model_branches():
     for M, N, k in ((20, 100, 4), (300, 2000, 8)):
         q, ref = cloud(1, M, "lattice", seed=19, dtype=F64), cloud(1, N, "lattice", seed=20, dtype=F64)
         assert_knn(q, ref, k, ["auto"])
-    for n in (32, 800):
+    for n in (32, 1100):
         assert_chamfer(cloud(2, n, "lattice", seed=21, dtype=F64), cloud(2, n, "lattice", seed=22, dtype=F64), ["auto"])
     for n, npoint in ((500, 40), (2100, 40)):
         assert_fps(cloud(1, n, "lattice", seed=23, dtype=F64), npoint, 0, ["auto"])
@@ -245,8 +247,8 @@ def test_non_contiguous_inputs():
     assert ops._path_choice("knn", 2, 50, 400, 5) == "index"
     assert_all_same(rops.knn(q, ref, 5), R.knn(q, ref, 5))
     assert_all_same(rops.knn(q, ref, 200), R.knn(q, ref, 200))  # k > N / 4: brute force
-    x = cloud(2, 1200, seed=26, dtype=F64, contiguous=False)
-    assert ops._path_choice("chamfer", 2, 1200, 400, 0) == "index"
+    x = cloud(2, 2800, seed=26, dtype=F64, contiguous=False)
+    assert ops._path_choice("chamfer", 2, 2800, 400, 0) == "index"
     assert_all_same(rops.chamfer_distance(x, ref), R.chamfer_distance(x, ref))
     assert_all_same(rops.chamfer_distance(q, ref), R.chamfer_distance(q, ref))
     big = cloud(3, 2100, seed=27, dtype=F64)[::2]
@@ -283,8 +285,8 @@ def test_public_cpu_ops_route_through_the_index(dtype):
     q, ref = cloud(2, 64, "lattice", seed=27, dtype=dtype), cloud(2, 600, "lattice", seed=28, dtype=dtype)
     assert ops._path_choice("knn", 2, 64, 600, 8) == "index"
     assert_all_same(rops.knn(q, ref, 8), R.knn(q, ref, 8))
-    x, y = cloud(2, 400, "clustered", seed=29, dtype=dtype), cloud(2, 300, "clustered", seed=30, dtype=dtype)
-    assert ops._path_choice("chamfer", 2, 400, 300, 0) == "index"
+    x, y = cloud(2, 1100, "clustered", seed=29, dtype=dtype), cloud(2, 1000, "clustered", seed=30, dtype=dtype)
+    assert ops._path_choice("chamfer", 2, 1100, 1000, 0) == "index"
     assert_all_same(rops.chamfer_distance(x, y), R.chamfer_distance(x, y))
     p = cloud(1, 2100, seed=31, dtype=dtype)
     assert ops._path_choice("fps", 1, 2100, 2100, 40) == "index"
