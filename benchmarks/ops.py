@@ -7,7 +7,11 @@
 
 Baselines (the "ratio" column is baseline time / recon time): FPS -> recon.ops.reference (the
 usual loop over npoint, vectorised over the batch); kNN -> torch.cdist + topk; Chamfer ->
-torch.cdist + min both ways. recon.ops.reference is also timed where its O(B·N·M) memory fits
+torch.cdist + min both ways; ball query -> the fastest CPU peer installed (scipy's
+cKDTree.query_ball_point with workers = the thread count, open3d's fixed-radius search), whose
+neighbour lists are checked against recon's in float64 before timing (timed: the peer's call
+alone, tree build included, not the conversion of its lists to recon's padded layout); ragged
+rows -> the padded call of the same op on equal-length clouds (ratio >= 0.9: within 10 %). recon.ops.reference is also timed where its O(B·N·M) memory fits
 under --max-baseline-gb. Peers (fpsample, torch_cluster, pytorch3d, open3d) are timed when
 importable and listed as skipped otherwise. Each number is the median of repeats after one
 warm-up call (a call slower than --slow seconds is timed once). Peak extra memory of recon's
@@ -40,11 +44,15 @@ FULL = {
     "fps": [(32, 1024, 64), (32, 8192, 1024), (8, 65536, 4096)],
     "knn": [(32, 64, 1024, 32), (32, 1024, 8192, 32)],
     "chamfer": [(32, 2048, 2048), (32 * 26, 32, 32), (4, 16384, 16384)],
+    "ball_query": [(32, 1024, 8192, 32, 0.1), (32, 1024, 8192, 32, 0.2)],
+    "ragged": [(32, 1024, 8192, 32)],
 }
 QUICK = {
     "fps": [(4, 1024, 64)],
     "knn": [(4, 64, 1024, 32)],
     "chamfer": [(4, 512, 512), (64, 32, 32)],
+    "ball_query": [(4, 128, 1024, 32, 0.2)],
+    "ragged": [(4, 128, 1024, 8)],
 }
 
 
@@ -227,6 +235,86 @@ def cases(shapes: dict, device: str, max_gb: float):
                 impls.update({name: (lambda f=f, w=wrap: w(lambda a, b: _p3d_vals(f(a, b)))(x, y))
                               for name, f in ch_peers.items()})
             yield f"chamfer {mode}", f"B={B}, {N} vs {M}", "cdist+min", impls, skip
+    bq_peers, bq_skip = peers_ball_query()
+    for B, M, N, k, radius in shapes["ball_query"]:
+        q, r = pts(B, M), pts(B, N)
+        impls = {"recon": lambda: ops.ball_query(q, r, radius, k)}
+        skip = dict(bq_skip) if device == "cpu" else {}
+        if device == "cpu":
+            for name, ok in check_ball_query_peers(q[:2, :256], r[:2], radius, k).items():
+                if not ok:
+                    raise SystemExit(f"ball query: {name} disagrees with recon (B={B}, r={radius})")
+            impls.update({name: (lambda f=f: f(q, r, radius, k)) for name, f in bq_peers.items()})
+        base = min(bq_peers, default="recon") if device == "cpu" else "recon"
+        yield "ball_query", f"B={B}, {M} in {N}, k={k}, r={radius}", base, impls, skip
+    for B, M, N, k in shapes["ragged"]:
+        q, r = pts(B, M), pts(B, N)
+        lq = torch.full((B,), M, dtype=torch.long, device=device)
+        lr = torch.full((B,), N, dtype=torch.long, device=device)
+        pairs = {
+            "knn": (lambda: ops.knn(q, r, k), lambda: ops.knn(q, r, k, query_lengths=lq, ref_lengths=lr)),
+            "ball_query": (lambda: ops.ball_query(q, r, 0.1, k),
+                           lambda: ops.ball_query(q, r, 0.1, k, query_lengths=lq, ref_lengths=lr)),
+            "chamfer": (lambda: ops.chamfer_distance(q, r),
+                        lambda: ops.chamfer_distance(q, r, x_lengths=lq, y_lengths=lr)),
+            "fps": (lambda: ops.furthest_point_sample(r, M), lambda: ops.furthest_point_sample(r, M, lengths=lr)),
+        }
+        for name, (padded, rag) in pairs.items():
+            yield f"ragged {name}", f"B={B}, {M} / {N}, full lengths", "padded", {"padded": padded, "ragged": rag}, {}
+
+
+def peers_ball_query():
+    """name -> fn(q, r, radius, k) running the peer's radius search, and name -> fn(...) giving its
+    answer in recon's layout (first k hits by index, -1 padded) for the check."""
+    out, skipped = {}, {}
+    m = _peer("scipy.spatial")
+    if isinstance(m, str):
+        skipped["scipy"] = m
+    else:
+        def run(q, r, radius, k, m=m):
+            qa, ra = q.cpu().numpy(), r.cpu().numpy()
+            w = torch.get_num_threads()
+            return [m.cKDTree(ra[b]).query_ball_point(qa[b], radius, workers=w) for b in range(qa.shape[0])]
+        out["scipy cKDTree"] = run
+    m = _peer("open3d")
+    if isinstance(m, str):
+        skipped["open3d"] = m
+    else:
+        def run(q, r, radius, k, m=m):
+            res = []
+            for b in range(q.shape[0]):
+                nns = m.core.nns.NearestNeighborSearch(m.core.Tensor.from_numpy(r[b].cpu().numpy()))
+                nns.fixed_radius_index(radius)
+                res.append(nns.fixed_radius_search(m.core.Tensor.from_numpy(q[b].cpu().numpy()), radius, False))
+            return res
+        out["open3d"] = run
+    return out, skipped
+
+
+def _as_first_k(name: str, res, B: int, M: int, k: int) -> torch.Tensor:
+    """A peer's hit lists -> (B, M, k) int64, the k lowest indices ascending, -1 padded."""
+    out = torch.full((B, M, k), -1, dtype=torch.long)
+    for b in range(B):
+        if name == "open3d":
+            idx, _, splits = res[b]
+            idx, splits = idx.numpy().tolist(), splits.numpy().tolist()
+            rows = [idx[splits[i] : splits[i + 1]] for i in range(M)]
+        else:
+            rows = res[b]
+        for i, row in enumerate(rows):
+            first = sorted(row)[:k]
+            out[b, i, : len(first)] = torch.tensor(first, dtype=torch.long)
+    return out
+
+
+def check_ball_query_peers(q, r, radius, k) -> dict:
+    """Whether each peer returns recon's neighbours (both in float64; peers test <= radius,
+    recon < radius, which differs only for a distance exactly equal to the radius)."""
+    peers, _ = peers_ball_query()
+    want = ops.ball_query(q.double(), r.double(), radius, k)[1]
+    B, M = q.shape[0], q.shape[1]
+    return {name: bool(torch.equal(_as_first_k(name, f(q.double(), r.double(), radius, k), B, M, k), want))
+            for name, f in peers.items()}
 
 
 def _p3d_vals(res):

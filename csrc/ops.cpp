@@ -15,12 +15,21 @@ PyObject* PyInit__C(void) {
 }
 
 TORCH_LIBRARY(recon, m) {
-  m.def("furthest_point_sample(Tensor xyz, int npoint, int start_idx) -> Tensor");
-  m.def("knn(Tensor query, Tensor ref, int k) -> (Tensor, Tensor)");
-  m.def("chamfer_forward(Tensor x, Tensor y) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def(
+      "furthest_point_sample(Tensor xyz, int npoint, int start_idx, Tensor? lengths=None, "
+      "Tensor? counts=None) -> Tensor");
+  m.def(
+      "knn(Tensor query, Tensor ref, int k, Tensor? lengths1=None, Tensor? lengths2=None) -> "
+      "(Tensor, Tensor)");
+  m.def(
+      "chamfer_forward(Tensor x, Tensor y, Tensor? x_lengths=None, Tensor? y_lengths=None) -> "
+      "(Tensor, Tensor, Tensor, Tensor)");
   m.def(
       "chamfer_backward(Tensor grad_dxy, Tensor grad_dyx, Tensor x, Tensor y, Tensor idx_xy, "
       "Tensor idx_yx) -> (Tensor, Tensor)");
+  m.def(
+      "ball_query(Tensor query, Tensor ref, float radius, int k, Tensor? lengths1=None, "
+      "Tensor? lengths2=None) -> (Tensor, Tensor)");
   m.def("build_info() -> str");
   // Private, CPU only (tests and benchmarks; not part of the public contract): the same kernels
   // with the path forced, "auto" | "brute" | "index" (| "tree" | "grid" for the searches), and
@@ -28,6 +37,9 @@ TORCH_LIBRARY(recon, m) {
   m.def("_knn_path(Tensor query, Tensor ref, int k, str path) -> (Tensor, Tensor)");
   m.def("_chamfer_forward_path(Tensor x, Tensor y, str path) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def("_fps_path(Tensor xyz, int npoint, int start_idx, str path) -> Tensor");
+  m.def(
+      "_ball_query_path(Tensor query, Tensor ref, float radius, int k, Tensor? lengths1, "
+      "Tensor? lengths2, str path) -> (Tensor, Tensor)");
   m.def("_path_choice(str op, int B, int M, int N, int k) -> str");
   m.def("_index_uses_grid(Tensor points, str op) -> Tensor");
 }

@@ -19,6 +19,7 @@
 #include "chamfer/chamfer.h"
 #include "common/cpu_utils.h"
 #include "common/geometry.h"
+#include "common/ragged.h"
 #include "common/simd.h"
 #include "spatial/grid.h"
 #include "spatial/plan.h"
@@ -357,7 +358,7 @@ std::tuple<at::Tensor, at::Tensor> chamfer_backward_cpu(const at::Tensor& grad_d
 }  // namespace recon
 
 TORCH_LIBRARY_IMPL(recon, CPU, m) {
-  m.impl("chamfer_forward", &recon::chamfer_forward_cpu);
+  m.impl("chamfer_forward", &recon::ragged::chamfer<&recon::chamfer_forward_cpu>);
   m.impl("chamfer_backward", &recon::chamfer_backward_cpu);
   m.impl("_chamfer_forward_path", &recon::chamfer_forward_path_cpu);
 }

@@ -16,6 +16,7 @@
 #include "chamfer/chamfer.h"
 #include "common/cuda_utils.cuh"
 #include "common/geometry.h"
+#include "common/ragged.h"
 
 #include <ATen/Dispatch.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -254,7 +255,7 @@ std::tuple<at::Tensor, at::Tensor> chamfer_backward_cuda(
 }
 
 TORCH_LIBRARY_IMPL(recon, CUDA, m) {
-  m.impl("chamfer_forward", &chamfer_forward_cuda);
+  m.impl("chamfer_forward", &ragged::chamfer<&chamfer_forward_cuda>);
   m.impl("chamfer_backward", &chamfer_backward_cuda);
 }
 

@@ -22,6 +22,7 @@
 
 #include "common/cpu_utils.h"
 #include "common/geometry.h"
+#include "common/ragged.h"
 #include "common/simd.h"
 #include "fps/fps.h"
 #include "spatial/kdtree.h"
@@ -289,6 +290,6 @@ at::Tensor fps_path_cpu(const at::Tensor& xyz, int64_t npoint, int64_t start_idx
 }  // namespace recon
 
 TORCH_LIBRARY_IMPL(recon, CPU, m) {
-  m.impl("furthest_point_sample", &recon::furthest_point_sample_cpu);
+  m.impl("furthest_point_sample", &recon::ragged::fps<&recon::furthest_point_sample_cpu>);
   m.impl("_fps_path", &recon::fps_path_cpu);
 }

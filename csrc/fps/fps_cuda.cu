@@ -13,6 +13,7 @@
 // in a global workspace (both stay in L2 for the cloud sizes Point-MAE uses).
 #include "common/cuda_utils.cuh"
 #include "common/geometry.h"
+#include "common/ragged.h"
 #include "fps/fps.h"
 
 #include <ATen/Dispatch.h>
@@ -206,6 +207,6 @@ at::Tensor furthest_point_sample_cuda(const at::Tensor& xyz, int64_t npoint, int
   return out;
 }
 
-TORCH_LIBRARY_IMPL(recon, CUDA, m) { m.impl("furthest_point_sample", &furthest_point_sample_cuda); }
+TORCH_LIBRARY_IMPL(recon, CUDA, m) { m.impl("furthest_point_sample", &ragged::fps<&furthest_point_sample_cuda>); }
 
 }  // namespace recon

@@ -16,6 +16,7 @@
 
 #include "common/cpu_utils.h"
 #include "common/geometry.h"
+#include "common/ragged.h"
 #include "common/simd.h"
 #include "knn/knn.h"
 #include "spatial/grid.h"
@@ -201,6 +202,6 @@ std::tuple<at::Tensor, at::Tensor> knn_path_cpu(const at::Tensor& query, const a
 }  // namespace recon
 
 TORCH_LIBRARY_IMPL(recon, CPU, m) {
-  m.impl("knn", &recon::knn_cpu);
+  m.impl("knn", &recon::ragged::knn<&recon::knn_cpu>);
   m.impl("_knn_path", &recon::knn_path_cpu);
 }

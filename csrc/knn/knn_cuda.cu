@@ -16,6 +16,7 @@
 //    one thread's list does not fit in 48 KiB, the list is kept in a global scratch buffer.
 #include "common/cuda_utils.cuh"
 #include "common/geometry.h"
+#include "common/ragged.h"
 #include "knn/knn.h"
 
 #include <ATen/Dispatch.h>
@@ -299,6 +300,6 @@ std::tuple<at::Tensor, at::Tensor> knn_cuda(const at::Tensor& query, const at::T
   return {dist, idx};
 }
 
-TORCH_LIBRARY_IMPL(recon, CUDA, m) { m.impl("knn", &knn_cuda); }
+TORCH_LIBRARY_IMPL(recon, CUDA, m) { m.impl("knn", &ragged::knn<&knn_cuda>); }
 
 }  // namespace recon

@@ -109,3 +109,27 @@ def indices(idx: object, name: str, rank: int, shape: str, points_: torch.Tensor
             raise ValueError(
                 f"{name} must index {pname}'s {n} points (0 <= idx < {n}), got values in [{lo}, {hi}]"
             )
+
+
+def lengths(t: object, name: str, batch: int, n: int, like: torch.Tensor, points_name: str) -> None:
+    """Optional per-cloud lengths of a ragged batch: integer ``(B,)`` with values in ``[0, n]``."""
+    if t is None:
+        return
+    tensor(t, name, "(B,)")
+    if t.dim() != 1 or t.shape[0] != batch:
+        raise ValueError(f"{name} must have shape (B,) = ({batch},), got {_shape(t)}")
+    if t.dtype not in _INDEX:
+        raise TypeError(f"{name} must be int64 (or int32), got {t.dtype}")
+    if t.device != like.device:
+        raise ValueError(
+            f"{name} and {points_name} must be on the same device, got {t.device} and {like.device}"
+        )
+    # One small read (a sync on CUDA) per call; skipped while torch.compile traces (the kernels
+    # clamp lengths to [0, n] then).
+    if t.numel() and not torch.compiler.is_compiling():
+        lo, hi = int(t.min()), int(t.max())
+        if lo < 0 or hi > n:
+            raise ValueError(
+                f"{name} must be in [0, {n}] ({points_name} holds {n} points per cloud), "
+                f"got values in [{lo}, {hi}]"
+            )

@@ -10,7 +10,11 @@ __all__ = ["chamfer_distance", "ChamferDistanceL2", "ChamferDistanceL1"]
 
 
 def chamfer_distance(
-    x: torch.Tensor, y: torch.Tensor
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    x_lengths: torch.Tensor | None = None,
+    y_lengths: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Squared nearest-neighbour distances from ``x`` to ``y`` and from ``y`` to ``x``.
 
@@ -21,6 +25,10 @@ def chamfer_distance(
     Args:
         x: ``(B, N, 3)`` points, float16 / bfloat16 / float32 / float64, cpu or cuda, N >= 1.
         y: ``(B, M, 3)`` points, same dtype, device and ``B``, M >= 1.
+        x_lengths, y_lengths: optional int64 ``(B,)`` (ragged batch): cloud ``b`` of ``x`` is
+            its first ``x_lengths[b]`` points (likewise ``y``); padded points are never
+            anybody's neighbour, and their rows (and every row whose other cloud is empty)
+            are ``d = 0``, ``idx = -1``.
 
     Returns:
         ``d_xy`` ``(B, N)``: ``min_j |x_i - y_j|^2``; ``d_yx`` ``(B, M)``: ``min_i |y_j - x_i|^2``
@@ -45,9 +53,12 @@ def chamfer_distance(
     _checks.points(x, "x", "(B, N, 3)")
     _checks.points(y, "y", "(B, M, 3)")
     _checks.pair(x, "x", y, "y")
+    B = x.shape[0]
+    _checks.lengths(x_lengths, "x_lengths", B, x.shape[1], x, "x")
+    _checks.lengths(y_lengths, "y_lengths", B, y.shape[1], y, "y")
     if _backend.use_kernels(x):
-        return torch.ops.recon.chamfer_forward(x.contiguous(), y.contiguous())
-    return reference.chamfer_distance(x, y)
+        return torch.ops.recon.chamfer_forward(x.contiguous(), y.contiguous(), x_lengths, y_lengths)
+    return reference.chamfer_distance(x, y, x_lengths=x_lengths, y_lengths=y_lengths)
 
 
 def _chamfer_grads(
@@ -111,7 +122,7 @@ class ChamferDistanceL1(torch.nn.Module):
 if _backend.HAVE_C:
 
     @torch.library.register_fake("recon::chamfer_forward")
-    def _chamfer_fake(x: torch.Tensor, y: torch.Tensor):
+    def _chamfer_fake(x: torch.Tensor, y: torch.Tensor, x_lengths=None, y_lengths=None):
         B, N, M = x.shape[0], x.shape[1], y.shape[1]
         return (
             x.new_empty((B, N)),
@@ -125,20 +136,32 @@ if _backend.HAVE_C:
         return torch.empty_like(x), torch.empty_like(y)
 
     def _chamfer_setup_context(ctx, inputs, output) -> None:
-        x, y = inputs
+        x, y = inputs[0], inputs[1]
         _, _, idx_xy, idx_yx = output
         ctx.save_for_backward(x, y, idx_xy, idx_yx)
+        ctx.ragged = len(inputs) > 2 and any(t is not None for t in inputs[2:])
 
     def _chamfer_backward(ctx, grad_dxy, grad_dyx, grad_ixy, grad_iyx):
         x, y, idx_xy, idx_yx = ctx.saved_tensors
+        if ctx.ragged:
+            # Padded rows (idx -1) carry no gradient; padding may hold anything, so it is
+            # zeroed before the kernel reads it.
+            grad_dxy, idx_xy, x = _unpad(grad_dxy, idx_xy, x)
+            grad_dyx, idx_yx, y = _unpad(grad_dyx, idx_yx, y)
         if torch.is_grad_enabled() and any(
             t.requires_grad for t in (grad_dxy, grad_dyx, x, y)
         ):  # create_graph=True: a backward that autograd can differentiate again
-            return _chamfer_grads(grad_dxy, grad_dyx, x, y, idx_xy, idx_yx)
+            return (*_chamfer_grads(grad_dxy, grad_dyx, x, y, idx_xy, idx_yx), None, None)
         grad_x, grad_y = torch.ops.recon.chamfer_backward(
             grad_dxy.contiguous(), grad_dyx.contiguous(), x, y, idx_xy, idx_yx
         )
-        return grad_x, grad_y
+        return grad_x, grad_y, None, None
+
+    def _unpad(grad: torch.Tensor, idx: torch.Tensor, pts: torch.Tensor):
+        keep = idx >= 0
+        zero = torch.zeros((), dtype=grad.dtype, device=grad.device)
+        pts = torch.where(keep[..., None], pts, torch.zeros((), dtype=pts.dtype, device=pts.device))
+        return torch.where(keep, grad, zero), idx.clamp_min(0), pts.contiguous()
 
     torch.library.register_autograd(
         "recon::chamfer_forward", _chamfer_backward, setup_context=_chamfer_setup_context

@@ -9,7 +9,14 @@ from . import _backend, _checks, reference
 __all__ = ["furthest_point_sample"]
 
 
-def furthest_point_sample(xyz: torch.Tensor, npoint: int, start_idx: int = 0) -> torch.Tensor:
+def furthest_point_sample(
+    xyz: torch.Tensor,
+    npoint: int,
+    start_idx: int = 0,
+    *,
+    lengths: torch.Tensor | None = None,
+    counts: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Farthest point sampling: ``npoint`` indices that spread over each cloud.
 
     Starts at ``start_idx`` (0 is what the official pointnet2_ops does), then repeatedly adds
@@ -21,7 +28,12 @@ def furthest_point_sample(xyz: torch.Tensor, npoint: int, start_idx: int = 0) ->
         xyz: ``(B, N, 3)`` points, float16 / bfloat16 / float32 / float64 (half types are
             computed in float32), on cpu or cuda, any strides. ``N >= 1``.
         npoint: number of points to pick, ``1 <= npoint <= N``.
-        start_idx: the first pick, ``0 <= start_idx < N``.
+        start_idx: the first pick, ``0 <= start_idx < N`` (with ``lengths``: below every
+            non-zero length).
+        lengths: optional int64 ``(B,)`` (ragged batch): cloud ``b`` is its first
+            ``lengths[b]`` points; the rest is never picked.
+        counts: optional int64 ``(B,)``: cloud ``b`` gets ``min(counts[b], lengths[b])``
+            samples (``counts[b] <= npoint``); the output row is padded with -1 after them.
 
     Returns:
         ``(B, npoint)`` int64 indices into ``N``, in selection order. ``B == 0`` gives an empty
@@ -44,13 +56,25 @@ def furthest_point_sample(xyz: torch.Tensor, npoint: int, start_idx: int = 0) ->
     n = xyz.shape[1]
     _checks.integer(npoint, "npoint", 1, n, f"1 <= npoint <= N (N={n})")
     _checks.integer(start_idx, "start_idx", 0, n - 1, f"0 <= start_idx < N (N={n})")
+    B = xyz.shape[0]
+    _checks.lengths(lengths, "lengths", B, n, xyz, "xyz")
+    _checks.lengths(counts, "counts", B, npoint, xyz, "xyz (npoint)")
+    if lengths is not None and start_idx and not torch.compiler.is_compiling():
+        short = lengths[(lengths > 0) & (lengths <= start_idx)]
+        if short.numel():
+            raise ValueError(
+                f"start_idx={start_idx} must be below every non-zero length, got a cloud of "
+                f"{int(short[0])} points"
+            )
     if _backend.use_kernels(xyz):
-        return torch.ops.recon.furthest_point_sample(xyz.contiguous(), npoint, start_idx)
-    return reference.furthest_point_sample(xyz, npoint, start_idx)
+        return torch.ops.recon.furthest_point_sample(
+            xyz.contiguous(), npoint, start_idx, lengths, counts
+        )
+    return reference.furthest_point_sample(xyz, npoint, start_idx, lengths=lengths, counts=counts)
 
 
 if _backend.HAVE_C:
 
     @torch.library.register_fake("recon::furthest_point_sample")
-    def _fps_fake(xyz: torch.Tensor, npoint: int, start_idx: int) -> torch.Tensor:
+    def _fps_fake(xyz: torch.Tensor, npoint: int, start_idx: int, lengths=None, counts=None):
         return xyz.new_empty((xyz.shape[0], npoint), dtype=torch.long)

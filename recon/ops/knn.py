@@ -5,11 +5,19 @@ from __future__ import annotations
 import torch
 
 from . import _backend, _checks, reference
+from ._grad import gathered_dist2_backward
 
 __all__ = ["knn"]
 
 
-def knn(query: torch.Tensor, ref: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def knn(
+    query: torch.Tensor,
+    ref: torch.Tensor,
+    k: int,
+    *,
+    query_lengths: torch.Tensor | None = None,
+    ref_lengths: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` nearest reference points of every query point (exact, brute force).
 
     Args:
@@ -17,12 +25,17 @@ def knn(query: torch.Tensor, ref: torch.Tensor, k: int) -> tuple[torch.Tensor, t
             ``M >= 1``.
         ref: ``(B, N, 3)`` reference points, same dtype, device and ``B``; ``N >= 1``.
         k: number of neighbours, ``1 <= k <= N``.
+        query_lengths: optional int64 ``(B,)`` (ragged batch): only the first
+            ``query_lengths[b]`` queries of cloud ``b`` are real; the other rows are padding.
+        ref_lengths: optional int64 ``(B,)``: only the first ``ref_lengths[b]`` reference
+            points of cloud ``b`` are searched (``k`` may exceed it).
 
     Returns:
         ``dist2`` ``(B, M, k)``: squared L2 distances ``(dx*dx + dy*dy) + dz*dz`` in the input
         dtype (computed in float32 for half types), ascending; differentiable in ``query`` and
         ``ref``. ``idx`` ``(B, M, k)`` int64 indices into ``N``; equal distances are ordered by
-        index (lower first). ``B == 0`` gives empty tensors.
+        index (lower first). ``B == 0`` gives empty tensors. With lengths, padded query rows and
+        slots past a cloud's ``ref_lengths`` are ``dist2 = 0``, ``idx = -1``.
 
     NaN: a distance involving a NaN coordinate counts as ``+inf``: a NaN reference point comes
     after every finite one (in index order among the ``+inf``), and its ``dist2`` is ``inf``.
@@ -42,40 +55,34 @@ def knn(query: torch.Tensor, ref: torch.Tensor, k: int) -> tuple[torch.Tensor, t
     _checks.pair(query, "query", ref, "ref")
     n = ref.shape[1]
     _checks.integer(k, "k", 1, n, f"1 <= k <= N (N={n} reference points)")
+    B = query.shape[0]
+    _checks.lengths(query_lengths, "query_lengths", B, query.shape[1], query, "query")
+    _checks.lengths(ref_lengths, "ref_lengths", B, n, ref, "ref")
     if _backend.use_kernels(query):
-        return torch.ops.recon.knn(query.contiguous(), ref.contiguous(), k)
-    return reference.knn(query, ref, k)
+        return torch.ops.recon.knn(
+            query.contiguous(), ref.contiguous(), k, query_lengths, ref_lengths
+        )
+    return reference.knn(query, ref, k, query_lengths=query_lengths, ref_lengths=ref_lengths)
 
 
 if _backend.HAVE_C:
 
     @torch.library.register_fake("recon::knn")
-    def _knn_fake(query: torch.Tensor, ref: torch.Tensor, k: int):
+    def _knn_fake(query: torch.Tensor, ref: torch.Tensor, k: int, lengths1=None, lengths2=None):
         B, M = query.shape[0], query.shape[1]
         return query.new_empty((B, M, k)), query.new_empty((B, M, k), dtype=torch.long)
 
     def _knn_setup_context(ctx, inputs, output) -> None:
-        query, ref, _ = inputs
+        query, ref = inputs[0], inputs[1]
         _, idx = output
         ctx.save_for_backward(query, ref, idx)
 
     def _knn_backward(ctx, grad_dist, grad_idx):
-        # dist2[b, m, j] = |q_m - r_idx|^2: d/dq = 2 g (q - r_idx), d/dr_idx = -2 g (q - r_idx).
         query, ref, idx = ctx.saved_tensors
-        acc = torch.float64 if query.dtype == torch.float64 else torch.float32
-        B, M, k = idx.shape
-        q, r, g = query.to(acc), ref.to(acc), grad_dist.to(acc)
-        nb = torch.gather(r, 1, idx.reshape(B, M * k, 1).expand(-1, -1, 3)).reshape(B, M, k, 3)
-        t = (g + g)[..., None] * (q[:, :, None, :] - nb)
-        grad_q = grad_r = None
-        if ctx.needs_input_grad[0]:
-            grad_q = t.sum(2).to(query.dtype)
-        if ctx.needs_input_grad[1]:
-            grad_r = torch.zeros_like(r).scatter_add(
-                1, idx.reshape(B, M * k, 1).expand(-1, -1, 3), -t.reshape(B, M * k, 3)
-            )
-            grad_r = grad_r.to(ref.dtype)
-        return grad_q, grad_r, None
+        grad_q, grad_r = gathered_dist2_backward(
+            query, ref, idx, grad_dist, ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        )
+        return grad_q, grad_r, None, None, None
 
     torch.library.register_autograd(
         "recon::knn", _knn_backward, setup_context=_knn_setup_context
