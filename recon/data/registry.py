@@ -50,6 +50,8 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
     DatasetSpec("scan_objonly", "ScanObjectNN", {"variant": "objonly"}, "scanobjectnn_objonly", False),
     DatasetSpec("shapenet55", "ShapeNet55", {}, "shapenet55"),
     DatasetSpec("modelnet_fewshot", "ModelNetFewShot", {}, "modelnet40_fewshot", False),
+    DatasetSpec("shapenetpart", "ShapeNetPart", {}, "shapenetpart"),
+    DatasetSpec("synthetic_parts", "SyntheticParts", {}, "shapenetpart"),
 )}
 # the evaluation protocols' datasets (labelled test splits), in the order the commands list them
 DATASET_NAMES = ("synthetic", "modelnet10", "modelnet40", "scan_hardest", "scan_objbg", "scan_objonly")
@@ -124,10 +126,11 @@ def build_dataset(name: str, root: str | os.PathLike | None, split: str, npoints
     Returns:
         a ``torch.utils.data.Dataset`` of dicts with ``points`` and ``label``.
     """
-    if split not in ("train", "test"):
-        raise ConfigError(f"split: expected 'train' or 'test', got {split!r}")
     key = str(name).lower()
     cls = dataset_class(name)
+    splits = getattr(cls, "SPLITS", ("train", "test"))  # part segmentation also has val / trainval
+    if split not in splits:
+        raise ConfigError(f"split: expected one of {list(splits)}, got {split!r}")
     if key in DATASETS and not _is_class_name(name):
         s = DATASETS[key]
         kwargs = {**dict(s.args), **kwargs}

@@ -142,6 +142,7 @@ class ShapeNetPart(Dataset):
     """
 
     name = NAME
+    SPLITS = SPLITS
 
     def __init__(self, root: str, split: str = "train", npoints: int = 2048, normals: bool = False,
                  sampling: str | None = None, seed: int = 0, cache_size: int = 20000):

@@ -161,7 +161,7 @@ def test_zeroshot_command_on_scanobjectnn_h5_with_the_text_tower(tmp_path, monke
     _write_scanobjectnn(root)
     ckpt = tmp_path / "zs.pth"
     _zeroshot_checkpoint(ckpt)
-    with pytest.warns(UserWarning, match="RANDOM"):
+    with pytest.warns(UserWarning, match="demo architecture"):
         assert main(["zeroshot", *_zs_args("scan_objonly", root, ckpt), "--out", str(tmp_path / "a.json")]) == 0
     a = json.loads((tmp_path / "a.json").read_text())
     assert a["n"] == 6 and a["ratio"] == 0.15 and a["classes"][-1] == "toile" and 0 <= a["value"] <= 100

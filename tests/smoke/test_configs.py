@@ -65,6 +65,13 @@ def _synthetic(root, cfg):
     return ["data.args.num_per_class=2", "+data.args.num_points=1024"]  # the set writes itself
 
 
+def _partseg(root, cfg):
+    """A part-seg run brings its own tiny model and data (tests/partseg/partseg_writers.py)."""
+    from partseg_writers import config_overrides
+
+    return config_overrides(cfg.name, root)
+
+
 # (task, data.name) -> writer(root, cfg) -> extra overrides
 WRITERS = {
     ("pretrain", "ShapeNet55"): _write_shapenet,
@@ -73,6 +80,8 @@ WRITERS = {
     ("finetune", "ModelNet40"): _write_modelnet,
     ("finetune", "ModelNetFewShot"): _write_fewshot,
     ("finetune", "SyntheticShapes"): _synthetic,
+    ("partseg", "ShapeNetPart"): _partseg,
+    ("partseg", "SyntheticParts"): _partseg,
 }
 
 
@@ -144,15 +153,19 @@ def test_config_runs(name, tmp_path, teacher_files):
     kind = _kind(cfg)
     assert kind in WRITERS, f"{name}: no tiny-data writer for {kind} in tests/smoke: add one"
     root = tmp_path / "data"
+    cfg.name = name
     extra = WRITERS[kind](str(root), cfg)
     out = tmp_path / "run"
-    argv = [cfg.task, name, *_overrides(cfg, root, teacher_files), *extra, "--out", str(out)]
+    sizes = [] if cfg.task == "partseg" else _overrides(cfg, root, teacher_files)
+    argv = [cfg.task, name, *sizes, *extra, "--out", str(out), *(["--no-png"] if cfg.task == "partseg" else [])]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert main(argv) == 0, f"recon {' '.join(argv)}"
     summary = json.loads((out / "summary.json").read_text())
     if cfg.task == "finetune":
         assert 0 <= summary["accuracy"] <= 100 and 0 <= summary["accuracy_vote"] <= 100
+    elif cfg.task == "partseg":
+        assert 0 <= summary["test"]["instance_miou"] <= 100
     else:
         assert os.path.isfile(summary["checkpoints"]["backbone"])
         assert np.isfinite(summary["last_epoch"]["loss"])
