@@ -2,8 +2,8 @@
 
     PYTHONPATH=. python benchmarks/spatial_index.py [--repeats 7] [--threads 1] [--json out.json]
 
-Times the private ops ``_knn_{grid,tree,index}`` and ``_chamfer_{grid,tree,index}_forward``
-(``index`` = the per-cloud choice the public ops use) at the issue's shapes on clouds of several
+Times the private ops ``_knn_path`` and ``_chamfer_forward_path`` with path "grid", "tree" and
+"index" (``index`` = the per-cloud choice the public ops use) at the issue's shapes on clouds of several
 kinds: uniform in the unit cube, a sphere surface (how ShapeNet-like objects fill space), planar
 (all z equal), tight clusters, and a line. Every output is checked against the brute-force
 kernel (bit-identical or the script stops). Reported per op: the minimum over repeats of the
@@ -84,19 +84,19 @@ def main(argv=None):
             g = torch.Generator().manual_seed(0)
             if op == "knn":
                 q, r = make_cloud(kind, B, M, g), make_cloud(kind, B, N, g)
-                fns = {n: (lambda f=getattr(ops, f"_knn_{n}"): f(q, r, k)) for n in ("grid", "tree", "index")}
-                want = ops._knn_brute(q, r, k)
+                fns = {n: (lambda n=n: ops._knn_path(q, r, k, n)) for n in ("grid", "tree", "index")}
+                want = ops._knn_path(q, r, k, "brute")
                 name = f"kNN B={B} {M} in {N} k={k}"
             else:
                 x, y = make_cloud(kind, B, M, g), make_cloud(kind, B, N, g)
-                fns = {n: (lambda f=getattr(ops, f"_chamfer_{n}_forward"): f(x, y)) for n in ("grid", "tree", "index")}
-                want = ops._chamfer_brute_forward(x, y)
+                fns = {n: (lambda n=n: ops._chamfer_forward_path(x, y, n)) for n in ("grid", "tree", "index")}
+                want = ops._chamfer_forward_path(x, y, "brute")
                 name = f"Chamfer B={B} {M} vs {N}"
             row = {"case": name, "cloud": kind, "times": {}}
             for n, fn in fns.items():
                 wall, cpu, out = timeit(fn, args.repeats)
                 if not same(out, want):
-                    raise SystemExit(f"{name} {kind}: _{n} differs from brute force")
+                    raise SystemExit(f"{name} {kind}: path {n!r} differs from brute force")
                 row["times"][n] = {"wall": wall, "cpu": cpu}
             t = row["times"]
             print(f"| {name} | {kind} | {t['grid']['wall']:.4f} / {t['grid']['cpu']:.4f} | "

@@ -1,7 +1,8 @@
 // The schemas of every recon op (namespace `recon`), one line each.
 // Kernels register per device in csrc/<op>/<op>_cpu.cpp and <op>_cuda.cu
 // (TORCH_LIBRARY_IMPL(recon, CPU|CUDA, m)); fake kernels and autograd are registered
-// from Python in recon/ops/.
+// from Python in recon/ops/.  A new op adds its schema here, its <op>.h (contract and the
+// checks both devices share), <op>_cpu.cpp and <op>_cuda.cu, and its Python face in recon/ops/.
 #include <Python.h>
 #include <torch/library.h>
 
@@ -21,4 +22,12 @@ TORCH_LIBRARY(recon, m) {
       "chamfer_backward(Tensor grad_dxy, Tensor grad_dyx, Tensor x, Tensor y, Tensor idx_xy, "
       "Tensor idx_yx) -> (Tensor, Tensor)");
   m.def("build_info() -> str");
+  // Private, CPU only (tests and benchmarks; not part of the public contract): the same kernels
+  // with the path forced, "auto" | "brute" | "index" (| "tree" | "grid" for the searches), and
+  // what the cost models choose (csrc/spatial/plan.h, plan_ops.cpp).
+  m.def("_knn_path(Tensor query, Tensor ref, int k, str path) -> (Tensor, Tensor)");
+  m.def("_chamfer_forward_path(Tensor x, Tensor y, str path) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def("_fps_path(Tensor xyz, int npoint, int start_idx, str path) -> Tensor");
+  m.def("_path_choice(str op, int B, int M, int N, int k) -> str");
+  m.def("_index_uses_grid(Tensor points, str op) -> Tensor");
 }

@@ -1,29 +1,36 @@
-// Chamfer distance on the CPU: two brute-force nearest-neighbour passes (x -> y, y -> x), each
-// O(N · M) distances per cloud, memory O(B · (N + M)); never an N × M matrix.
-//
-// The nearest-neighbour pass keeps a running (distance, index) minimum per SIMD lane (strict
-// '<' in index order keeps each lane's first minimum) and merges the lanes with `closer`, so
-// the result is the exact first minimum, NaN counted as +inf.  The returned distance is then
-// recomputed from the two points, exactly as recon.ops.reference does (so a query with a NaN
-// coordinate gets a NaN distance, to index 0).
+// Chamfer distance on the CPU: the inputs are checked once, then one cost-model choice
+// (spatial/plan.h) between two nearest-neighbour searches that return the same bits, each run
+// both ways (x -> y, y -> x), memory O(B · (N + M)), never an N × M matrix:
+//  * brute force, O(N · M) distances per cloud: a running (distance, index) minimum per SIMD
+//    lane (strict '<' in index order keeps each lane's first minimum), lanes merged with
+//    `closer`, so the result is the exact first minimum, NaN counted as +inf;
+//  * an index per cloud and side (uniform grid or kd-tree, spatial/grid.h), queries walked in
+//    their own index's order so that consecutive queries are neighbours and the previous answer
+//    is a tight first candidate.
+// Either way the returned distance is recomputed from the two points, exactly as
+// recon.ops.reference does (so a query with a NaN coordinate gets a NaN distance, to index 0).
+// The backward needs no search: it reuses the forward's indices.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <limits>
-#include <type_traits>
 #include <vector>
 
 #include "chamfer/chamfer.h"
-#include "common/checks.h"
 #include "common/cpu_utils.h"
 #include "common/geometry.h"
 #include "common/simd.h"
-#include "spatial/spatial.h"
+#include "spatial/grid.h"
+#include "spatial/plan.h"
+#include "spatial/search.h"
 
 namespace recon {
-namespace cpu {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Brute force
 
 // Index of the nearest of n reference points (x/y/z arrays) to (qx, qy, qz): first minimum,
 // NaN as +inf; 0 when every distance is +inf.
@@ -89,67 +96,191 @@ inline int64_t nearest(const double* x, const double* y, const double* z, int64_
   return nearest_f64(x, y, z, n, qx, qy, qz);
 }
 
-// Nearest neighbour of queries [q0, q1) of one cloud among n reference points: the per-cloud
-// core of one Chamfer direction (a spatial index can be dispatched beside it).
+// One direction of one cloud pair: queries [q0, q1) of the SoA cloud q (nq points) among the nr
+// points of the SoA cloud r.
 template <typename A, typename Out>
-void nearest_cloud(const A* qx, const A* qy, const A* qz, int64_t q0, int64_t q1, const A* rx,
-                   const A* ry, const A* rz, int64_t n, Out* dist, int64_t* idx) {
-  for (int64_t q = q0; q < q1; ++q) {
-    const int64_t j = nearest(rx, ry, rz, n, qx[q], qy[q], qz[q]);
-    idx[q] = j;
-    dist[q] = static_cast<Out>(sq_dist3(qx[q], qy[q], qz[q], rx[j], ry[j], rz[j]));
+void nearest_range(const A* q, int64_t nq, int64_t q0, int64_t q1, const A* r, int64_t nr,
+                   Out* dist, int64_t* idx) {
+  const A *rx = r, *ry = r + nr, *rz = r + 2 * nr;
+  for (int64_t i = q0; i < q1; ++i) {
+    const A qx = q[i], qy = q[nq + i], qz = q[2 * nq + i];
+    const int64_t j = nearest(rx, ry, rz, nr, qx, qy, qz);
+    idx[i] = j;
+    dist[i] = static_cast<Out>(sq_dist3(qx, qy, qz, rx[j], ry[j], rz[j]));
   }
 }
 
-template <typename A, typename Out>
-void nearest_batch(const A* qs, int64_t B, int64_t nq, const A* rs, int64_t nr, Out* dist,
-                   int64_t* idx) {
-  const Chunking ch = chunk_queries(B, nq, 64);
-  at::parallel_for(0, ch.items, 1, [&](int64_t w0, int64_t w1) {
+// Both directions in one parallel region: many tiny pairs (the MAE loss: 832 pairs of 32
+// points) would otherwise pay a second region, which can stall on a busy machine.
+template <typename scalar_t>
+void chamfer_brute(const at::Tensor& x, const at::Tensor& y, at::Tensor& d_xy, at::Tensor& d_yx,
+                   at::Tensor& i_xy, at::Tensor& i_yx) {
+  using A = typename acc_type<scalar_t>::type;
+  const int64_t B = x.size(0), N = x.size(1), M = y.size(1);
+  const at::Tensor xs = cpu::to_soa(x), ys = cpu::to_soa(y);
+  const A* xp = xs.data_ptr<A>();
+  const A* yp = ys.data_ptr<A>();
+  const cpu::Chunking cx = cpu::chunk_queries(B, N, 64), cy = cpu::chunk_queries(B, M, 64);
+  scalar_t* dxy = d_xy.data_ptr<scalar_t>();
+  scalar_t* dyx = d_yx.data_ptr<scalar_t>();
+  int64_t* ixy = i_xy.data_ptr<int64_t>();
+  int64_t* iyx = i_yx.data_ptr<int64_t>();
+  at::parallel_for(0, cx.items + cy.items, 1, [&](int64_t w0, int64_t w1) {
     for (int64_t w = w0; w < w1; ++w) {
-      const int64_t b = w / ch.per_cloud, q0 = (w % ch.per_cloud) * ch.chunk;
-      const int64_t q1 = std::min(nq, q0 + ch.chunk);
-      const A* q = qs + b * 3 * nq;
-      const A* r = rs + b * 3 * nr;
-      nearest_cloud<A, Out>(q, q + nq, q + 2 * nq, q0, q1, r, r + nr, r + 2 * nr, nr, dist + b * nq,
-                            idx + b * nq);
+      const bool forward = w < cx.items;
+      const cpu::Chunking& ch = forward ? cx : cy;
+      const int64_t item = forward ? w : w - cx.items;
+      const int64_t b = item / ch.per_cloud, q0 = (item % ch.per_cloud) * ch.chunk;
+      if (forward) {
+        nearest_range<A, scalar_t>(xp + b * 3 * N, N, q0, std::min(N, q0 + ch.chunk),
+                                   yp + b * 3 * M, M, dxy + b * N, ixy + b * N);
+      } else {
+        nearest_range<A, scalar_t>(yp + b * 3 * M, M, q0, std::min(M, q0 + ch.chunk),
+                                   xp + b * 3 * N, N, dyx + b * M, iyx + b * M);
+      }
     }
   });
 }
 
-}  // namespace cpu
+// ---------------------------------------------------------------------------------------------
+// Index path
+
+constexpr int64_t kIndexChunk = 256;  // queries per parallel task
+
+// One direction, one cloud, query positions [p0, p1) of the query index's order (finite points
+// first, then the non-finite ones); qpts / tpts are the AoS clouds.
+template <typename A>
+void nearest_indexed(const spatial::AnyIndex<A>& iq, const A* qpts,
+                     const spatial::AnyIndex<A>& tt, const A* tpts, int64_t p0, int64_t p1,
+                     A* dout, int64_t* iout) {
+  const spatial::SortedPoints<A>& tq = iq.points();
+  const A inf = std::numeric_limits<A>::infinity();
+  const int64_t nfin = static_cast<int64_t>(tq.id.size());
+  int64_t prev = -1;
+  for (int64_t p = p0; p < p1; ++p) {
+    int64_t qi, bid;
+    if (p < nfin) {
+      qi = tq.id[p];
+      const A qx = tq.x[p], qy = tq.y[p], qz = tq.z[p];
+      A best = inf;
+      bid = std::numeric_limits<int64_t>::max();
+      if (prev >= 0) {  // warm start: the previous (nearby) query's answer, a finite point
+        best = sq_dist3(qx, qy, qz, tpts[3 * prev], tpts[3 * prev + 1], tpts[3 * prev + 2]);
+        bid = prev;
+      }
+      spatial::nn_search(tt, qx, qy, qz, best, bid);
+      if (!(best < inf)) {
+        for (const int64_t s : tt.points().special) {
+          const A* r = tpts + 3 * s;
+          const A d = nan_as_inf(sq_dist3(qx, qy, qz, r[0], r[1], r[2]));
+          if (closer(d, s, best, bid)) {
+            best = d;
+            bid = s;
+          }
+        }
+        if (bid == std::numeric_limits<int64_t>::max()) bid = 0;  // unreachable: n_t >= 1
+      }
+      prev = spatial::finite3(tpts[3 * bid], tpts[3 * bid + 1], tpts[3 * bid + 2]) ? bid : -1;
+    } else {
+      // Every distance from a non-finite query is NaN or +inf, i.e. +inf: the first minimum
+      // is index 0.
+      qi = tq.special[p - nfin];
+      bid = 0;
+    }
+    const A* q = qpts + 3 * qi;
+    const A* r = tpts + 3 * bid;
+    dout[qi] = sq_dist3(q[0], q[1], q[2], r[0], r[1], r[2]);
+    iout[qi] = bid;
+  }
+}
+
+template <typename A>
+void chamfer_index(const A* xp, const A* yp, int64_t B, int64_t N, int64_t M,
+                   spatial::IndexKind kind, A* dxy, A* dyx, int64_t* ixy, int64_t* iyx) {
+  using spatial::AnyIndex;
+  auto build = [kind](AnyIndex<A>& ix, const A* pts, int64_t n) {
+    ix.build(pts, n, kind, spatial::kNearestIndex);
+  };
+  if (B >= 2 * at::get_num_threads()) {
+    // Enough clouds for every thread: one parallel region, each cloud's indexes built and
+    // queried while they are hot in cache, no barrier between building and querying.
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+      AnyIndex<A> tx, ty;
+      for (int64_t b = b0; b < b1; ++b) {
+        build(tx, xp + 3 * b * N, N);
+        build(ty, yp + 3 * b * M, M);
+        nearest_indexed(tx, xp + 3 * b * N, ty, yp + 3 * b * M, 0, N, dxy + b * N, ixy + b * N);
+        nearest_indexed(ty, yp + 3 * b * M, tx, xp + 3 * b * N, 0, M, dyx + b * M, iyx + b * M);
+      }
+    });
+    return;
+  }
+  std::vector<AnyIndex<A>> tx(B), ty(B);
+  at::parallel_for(0, 2 * B, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b = t / 2;
+      if (t % 2 == 0)
+        build(tx[b], xp + 3 * b * N, N);
+      else
+        build(ty[b], yp + 3 * b * M, M);
+    }
+  });
+  const int64_t cx = (N + kIndexChunk - 1) / kIndexChunk, cy = (M + kIndexChunk - 1) / kIndexChunk;
+  at::parallel_for(0, B * (cx + cy), 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b = t / (cx + cy), c = t % (cx + cy);
+      if (c < cx) {
+        nearest_indexed(tx[b], xp + 3 * b * N, ty[b], yp + 3 * b * M, c * kIndexChunk,
+                        std::min(N, (c + 1) * kIndexChunk), dxy + b * N, ixy + b * N);
+      } else {
+        const int64_t c2 = c - cx;
+        nearest_indexed(ty[b], yp + 3 * b * M, tx[b], xp + 3 * b * N, c2 * kIndexChunk,
+                        std::min(M, (c2 + 1) * kIndexChunk), dyx + b * M, iyx + b * M);
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry: one check, one choice
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> chamfer_run(const at::Tensor& x,
+                                                                       const at::Tensor& y,
+                                                                       spatial::Path path) {
+  check_chamfer_args(x, y, c10::DeviceType::CPU, "chamfer_forward");
+  const int64_t B = x.size(0), N = x.size(1), M = y.size(1);
+  at::Tensor i_xy = at::empty({B, N}, x.options().dtype(at::kLong));
+  at::Tensor i_yx = at::empty({B, M}, y.options().dtype(at::kLong));
+  if (B == 0 || N == 0 || !spatial::use_index(path, spatial::chamfer_prefers_index(B, N, M))) {
+    at::Tensor d_xy = at::empty({B, N}, x.options()), d_yx = at::empty({B, M}, y.options());
+    if (B > 0 && N > 0) {
+      AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "chamfer_cpu", [&] {
+        chamfer_brute<scalar_t>(x, y, d_xy, d_yx, i_xy, i_yx);
+      });
+    }
+    return {d_xy, d_yx, i_xy, i_yx};
+  }
+  const at::Tensor xa = cpu::to_acc(x), ya = cpu::to_acc(y);
+  at::Tensor d_xy = at::empty({B, N}, xa.options()), d_yx = at::empty({B, M}, xa.options());
+  AT_DISPATCH_FLOATING_TYPES(xa.scalar_type(), "chamfer_cpu_index", [&] {
+    chamfer_index<scalar_t>(xa.data_ptr<scalar_t>(), ya.data_ptr<scalar_t>(), B, N, M,
+                            spatial::index_kind(path), d_xy.data_ptr<scalar_t>(),
+                            d_yx.data_ptr<scalar_t>(), i_xy.data_ptr<int64_t>(),
+                            i_yx.data_ptr<int64_t>());
+  });
+  return {d_xy.to(x.scalar_type()), d_yx.to(y.scalar_type()), i_xy, i_yx};
+}
+
+}  // namespace
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> chamfer_forward_cpu(const at::Tensor& x,
                                                                                const at::Tensor& y) {
-  RECON_CHECK_POINTS(x, at::kCPU);
-  RECON_CHECK_POINTS(y, at::kCPU);
-  RECON_CHECK_SAME(x, y);
-  const int64_t B = x.size(0), N = x.size(1), M = y.size(1);
-  TORCH_CHECK(B == 0 || (N > 0 && M > 0), "chamfer_forward needs N > 0 and M > 0, got N=", N, ", M=", M);
-  // SIMD lanes carry float indices as int32.
-  TORCH_CHECK(N < std::numeric_limits<int32_t>::max() && M < std::numeric_limits<int32_t>::max(),
-              "chamfer_forward needs fewer than 2^31 points per cloud");
-  at::Tensor d_xy = at::empty({B, N}, x.options());
-  at::Tensor d_yx = at::empty({B, M}, y.options());
-  at::Tensor i_xy = at::empty({B, N}, x.options().dtype(at::kLong));
-  at::Tensor i_yx = at::empty({B, M}, y.options().dtype(at::kLong));
-  if (B == 0) return {d_xy, d_yx, i_xy, i_yx};
-  // Large clouds: exact grid / kd-tree nearest neighbours (csrc/spatial/), identical results.
-  if (spatial::chamfer_prefers_index(B, N, M)) return spatial::chamfer_forward_cpu(x, y, spatial::Path::kIndex);
-  // Many tiny pairs (the MAE loss: 32 x 32 points per group): the spatial module's brute force
-  // sweeps each N x M block once for both directions in one parallel region, without the SoA
-  // copies below.  B=832, 32 x 32 on a 2-core x86-64: 2.4 ms vs 4.3 ms (1 thread); 7 ms vs
-  // 28 ms with 2 threads on a busy machine, where every extra parallel region can stall.
-  if (N * M <= 4096) return spatial::chamfer_forward_cpu(x, y, spatial::Path::kBrute);
-  const at::Tensor xs = cpu::to_soa(x), ys = cpu::to_soa(y);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "chamfer_forward_cpu", [&] {
-    using A = typename acc_type<scalar_t>::type;
-    cpu::nearest_batch<A, scalar_t>(xs.data_ptr<A>(), B, N, ys.data_ptr<A>(), M,
-                                    d_xy.data_ptr<scalar_t>(), i_xy.data_ptr<int64_t>());
-    cpu::nearest_batch<A, scalar_t>(ys.data_ptr<A>(), B, M, xs.data_ptr<A>(), N,
-                                    d_yx.data_ptr<scalar_t>(), i_yx.data_ptr<int64_t>());
-  });
-  return {d_xy, d_yx, i_xy, i_yx};
+  return chamfer_run(x, y, spatial::Path::kAuto);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> chamfer_forward_path_cpu(
+    const at::Tensor& x, const at::Tensor& y, const std::string& path) {
+  return chamfer_run(x, y, spatial::parse_path(path, "_chamfer_forward_path", true));
 }
 
 std::tuple<at::Tensor, at::Tensor> chamfer_backward_cpu(const at::Tensor& grad_dxy,
@@ -157,26 +288,14 @@ std::tuple<at::Tensor, at::Tensor> chamfer_backward_cpu(const at::Tensor& grad_d
                                                         const at::Tensor& x, const at::Tensor& y,
                                                         const at::Tensor& idx_xy,
                                                         const at::Tensor& idx_yx) {
-  RECON_CHECK_POINTS(x, at::kCPU);
-  RECON_CHECK_POINTS(y, at::kCPU);
-  RECON_CHECK_SAME(x, y);
+  check_chamfer_backward_args(grad_dxy, grad_dyx, x, y, idx_xy, idx_yx, c10::DeviceType::CPU);
   const int64_t B = x.size(0), N = x.size(1), M = y.size(1);
-  auto check_vec = [&](const at::Tensor& t, const char* name, int64_t n, bool is_idx) {
-    TORCH_CHECK(t.dim() == 2 && t.size(0) == B && t.size(1) == n, name, " must have shape (", B,
-                ", ", n, "), got ", t.sizes());
-    TORCH_CHECK(t.device().is_cpu() && t.is_contiguous(), name, " must be a contiguous CPU tensor");
-    TORCH_CHECK(is_idx ? t.scalar_type() == at::kLong : t.scalar_type() == x.scalar_type(), name,
-                " has dtype ", t.dtype());
-  };
-  check_vec(grad_dxy, "grad_dxy", N, false);
-  check_vec(grad_dyx, "grad_dyx", M, false);
-  check_vec(idx_xy, "idx_xy", N, true);
-  check_vec(idx_yx, "idx_yx", M, true);
-  const at::ScalarType acc = cpu::acc_dtype(x.scalar_type());
-  const at::Tensor xa = x.to(acc), ya = y.to(acc), gxy = grad_dxy.to(acc), gyx = grad_dyx.to(acc);
-  at::Tensor gx = at::zeros({B, N, 3}, x.options().dtype(acc));
-  at::Tensor gy = at::zeros({B, M, 3}, y.options().dtype(acc));
-  AT_DISPATCH_FLOATING_TYPES(acc, "chamfer_backward_cpu", [&] {
+  // Incoming gradients are often expanded views (e.g. the gradient of a mean): any layout.
+  const at::Tensor xa = cpu::to_acc(x), ya = cpu::to_acc(y);
+  const at::Tensor gxy = cpu::to_acc(grad_dxy), gyx = cpu::to_acc(grad_dyx);
+  at::Tensor gx = at::zeros({B, N, 3}, xa.options());
+  at::Tensor gy = at::zeros({B, M, 3}, xa.options());
+  AT_DISPATCH_FLOATING_TYPES(xa.scalar_type(), "chamfer_backward_cpu", [&] {
     const scalar_t* xp = xa.data_ptr<scalar_t>();
     const scalar_t* yp = ya.data_ptr<scalar_t>();
     const scalar_t* g1 = gxy.data_ptr<scalar_t>();
@@ -188,10 +307,11 @@ std::tuple<at::Tensor, at::Tensor> chamfer_backward_cpu(const at::Tensor& grad_d
     // One direction: d = |a_i - b_j|^2, j = idx[i]; grad_a[i] += 2 g (a_i - b_j), grad_b[j] -= it.
     // Scatter targets collide within a cloud, so clouds are the unit of parallelism.
     auto directed = [](const scalar_t* a, const scalar_t* b, const scalar_t* g, const int64_t* idx,
-                       int64_t na, int64_t nb, scalar_t* ga, scalar_t* gb) {
+                       int64_t na, int64_t nb, scalar_t* ga, scalar_t* gb, const char* name) {
       for (int64_t i = 0; i < na; ++i) {
         const int64_t j = idx[i];
-        TORCH_CHECK(j >= 0 && j < nb, "chamfer_backward: index ", j, " out of range [0, ", nb, ")");
+        TORCH_CHECK_VALUE(j >= 0 && j < nb, "chamfer_backward: ", name, " holds index ", j,
+                          ", out of range [0, ", nb, ")");
         const scalar_t two_g = g[i] + g[i];
         for (int c = 0; c < 3; ++c) {
           const scalar_t t = two_g * (a[3 * i + c] - b[3 * j + c]);
@@ -202,8 +322,10 @@ std::tuple<at::Tensor, at::Tensor> chamfer_backward_cpu(const at::Tensor& grad_d
     };
     at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
-        directed(xp + b * N * 3, yp + b * M * 3, g1 + b * N, i1 + b * N, N, M, gxp + b * N * 3, gyp + b * M * 3);
-        directed(yp + b * M * 3, xp + b * N * 3, g2 + b * M, i2 + b * M, M, N, gyp + b * M * 3, gxp + b * N * 3);
+        directed(xp + b * N * 3, yp + b * M * 3, g1 + b * N, i1 + b * N, N, M, gxp + b * N * 3,
+                 gyp + b * M * 3, "idx_xy");
+        directed(yp + b * M * 3, xp + b * N * 3, g2 + b * M, i2 + b * M, M, N, gyp + b * M * 3,
+                 gxp + b * N * 3, "idx_yx");
       }
     });
   });
@@ -215,4 +337,5 @@ std::tuple<at::Tensor, at::Tensor> chamfer_backward_cpu(const at::Tensor& grad_d
 TORCH_LIBRARY_IMPL(recon, CPU, m) {
   m.impl("chamfer_forward", &recon::chamfer_forward_cpu);
   m.impl("chamfer_backward", &recon::chamfer_backward_cpu);
+  m.impl("_chamfer_forward_path", &recon::chamfer_forward_path_cpu);
 }

@@ -221,22 +221,11 @@ void launch_grad(const scalar_t* grad, const scalar_t* src, const scalar_t* dst,
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-void check_forward_sizes(const char* op, int64_t B, int64_t N, int64_t M) {
-  TORCH_CHECK_VALUE(B == 0 || (N == 0) == (M == 0), op,
-                    ": x and y must both have points (or both have none), got N = ", N,
-                    " and M = ", M);
+// Launch limit: the nearest kernels index blocks of 32 points with an int.
+void check_launch_size(const char* op, int64_t B, int64_t N, int64_t M) {
   TORCH_CHECK_VALUE(B * std::max<int64_t>(cuda::ceil_div(N, 32), cuda::ceil_div(M, 32)) <
                         std::numeric_limits<int32_t>::max(),
                     op, ": too many points for one launch (B = ", B, ", N = ", N, ", M = ", M, ")");
-}
-
-// (B, n) tensor on x's device with x's dtype.
-void check_per_point(const at::Tensor& t, const char* name, const at::Tensor& x, int64_t B,
-                     int64_t n, const char* op) {
-  TORCH_CHECK_VALUE(t.device() == x.device(), op, ": ", name, " must be on ", x.device(),
-                    ", got ", t.device());
-  TORCH_CHECK_VALUE(t.dim() == 2 && t.size(0) == B && t.size(1) == n, op, ": ", name,
-                    " must have shape (", B, ", ", n, "), got ", t.sizes());
 }
 
 }  // namespace
@@ -244,11 +233,9 @@ void check_per_point(const at::Tensor& t, const char* name, const at::Tensor& x,
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> chamfer_forward_cuda(
     const at::Tensor& x, const at::Tensor& y) {
   const char* op = "chamfer_forward";
-  cuda::check_cloud(x, op, "x");
-  cuda::check_cloud(y, op, "y");
-  cuda::check_pair(x, "x", y, "y", op);
+  check_chamfer_args(x, y, c10::DeviceType::CUDA, op);
   const int64_t B = x.size(0), N = x.size(1), M = y.size(1);
-  check_forward_sizes(op, B, N, M);
+  check_launch_size(op, B, N, M);
   const c10::cuda::CUDAGuard guard(x.device());
   at::Tensor d_xy = at::empty({B, N}, x.options());
   at::Tensor d_yx = at::empty({B, M}, x.options());
@@ -270,25 +257,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> chamfer_forward_cuda(
 std::tuple<at::Tensor, at::Tensor> chamfer_backward_cuda(
     const at::Tensor& grad_dxy, const at::Tensor& grad_dyx, const at::Tensor& x,
     const at::Tensor& y, const at::Tensor& idx_xy, const at::Tensor& idx_yx) {
-  const char* op = "chamfer_backward";
-  cuda::check_cloud(x, op, "x");
-  cuda::check_cloud(y, op, "y");
-  cuda::check_pair(x, "x", y, "y", op);
+  check_chamfer_backward_args(grad_dxy, grad_dyx, x, y, idx_xy, idx_yx, c10::DeviceType::CUDA);
   const int64_t B = x.size(0), N = x.size(1), M = y.size(1);
-  check_forward_sizes(op, B, N, M);
-  check_per_point(grad_dxy, "grad_dxy", x, B, N, op);
-  check_per_point(grad_dyx, "grad_dyx", x, B, M, op);
-  check_per_point(idx_xy, "idx_xy", x, B, N, op);
-  check_per_point(idx_yx, "idx_yx", x, B, M, op);
-  TORCH_CHECK_TYPE(grad_dxy.scalar_type() == x.scalar_type() &&
-                       grad_dyx.scalar_type() == x.scalar_type(),
-                   op, ": grad_dxy and grad_dyx must have the dtype of x (", x.scalar_type(),
-                   "), got ", grad_dxy.scalar_type(), " and ", grad_dyx.scalar_type());
-  TORCH_CHECK_TYPE(idx_xy.scalar_type() == at::kLong && idx_yx.scalar_type() == at::kLong, op,
-                   ": idx_xy and idx_yx must be int64, got ", idx_xy.scalar_type(), " and ",
-                   idx_yx.scalar_type());
-  TORCH_CHECK_VALUE(idx_xy.is_contiguous() && idx_yx.is_contiguous(), op,
-                    ": idx_xy and idx_yx must be contiguous");
+  check_launch_size("chamfer_backward", B, N, M);
   const c10::cuda::CUDAGuard guard(x.device());
   // Incoming gradients are often expanded views (e.g. the gradient of a mean): accept any layout.
   const at::Tensor gxy = grad_dxy.contiguous(), gyx = grad_dyx.contiguous();

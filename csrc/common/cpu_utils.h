@@ -29,6 +29,12 @@ inline at::ScalarType acc_dtype(at::ScalarType t) {
   return t == at::kDouble ? at::kDouble : at::kFloat;
 }
 
+// (B, N, 3) any floating dtype -> (B, N, 3) contiguous in the accumulation dtype: the layout the
+// spatial indexes are built from (a no-op for contiguous float32 / float64).
+inline at::Tensor to_acc(const at::Tensor& pts) {
+  return pts.to(acc_dtype(pts.scalar_type())).contiguous();
+}
+
 // (B, N, 3) any floating dtype -> (B, 3, N) contiguous in the accumulation dtype: per-cloud x, y,
 // z arrays that the inner loops stream through with unit stride.  O(B·N) extra memory.
 inline at::Tensor to_soa(const at::Tensor& pts) {

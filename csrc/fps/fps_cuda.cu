@@ -177,12 +177,8 @@ bool try_register(const scalar_t* xyz, int64_t* out, int64_t B, int N, int npoin
 
 at::Tensor furthest_point_sample_cuda(const at::Tensor& xyz, int64_t npoint, int64_t start_idx) {
   const char* op = "furthest_point_sample";
-  cuda::check_cloud(xyz, op, "xyz");
+  check_fps_args(xyz, npoint, start_idx, c10::DeviceType::CUDA);
   const int64_t B = xyz.size(0), N = xyz.size(1);
-  TORCH_CHECK_VALUE(npoint >= 1 && npoint <= N, op, ": npoint must satisfy 1 <= npoint <= N = ",
-                    N, ", got ", npoint);
-  TORCH_CHECK_VALUE(start_idx >= 0 && start_idx < N, op,
-                    ": start_idx must satisfy 0 <= start_idx < N = ", N, ", got ", start_idx);
   TORCH_CHECK_VALUE(B <= std::numeric_limits<int32_t>::max(), op,
                     ": at most 2^31 - 1 clouds per call, got B = ", B);
   const c10::cuda::CUDAGuard guard(xyz.device());

@@ -273,12 +273,8 @@ bool try_register(const Launch& L, const scalar_t* q, const scalar_t* r, scalar_
 std::tuple<at::Tensor, at::Tensor> knn_cuda(const at::Tensor& query, const at::Tensor& ref,
                                             int64_t k) {
   const char* op = "knn";
-  cuda::check_cloud(query, op, "query");
-  cuda::check_cloud(ref, op, "ref");
-  cuda::check_pair(query, "query", ref, "ref", op);
+  check_knn_args(query, ref, k, c10::DeviceType::CUDA);
   const int64_t B = query.size(0), M = query.size(1), N = ref.size(1);
-  TORCH_CHECK_VALUE(k >= 1 && k <= N, op, ": k must satisfy 1 <= k <= N = ", N,
-                    " (the number of reference points), got ", k);
   const c10::cuda::CUDAGuard guard(query.device());
   at::Tensor dist = at::empty({B, M, k}, query.options());
   at::Tensor idx = at::empty({B, M, k}, query.options().dtype(at::kLong));

@@ -1,8 +1,11 @@
 """Argument validation shared by the ``recon.ops`` functions.
 
-Every check raises ``TypeError`` (wrong type or dtype) or ``ValueError`` (wrong shape, size,
-range or device) with a message naming the argument and what was expected. The checks only look
-at shapes, dtypes and devices, so ``torch.compile`` traces them without a graph break.
+Every check raises ``TypeError`` (wrong type, dtype or layout, e.g. a sparse tensor) or
+``ValueError`` (wrong shape, size, range or device) with a message naming the argument and what
+was expected. The compiled kernels apply the same rules (``csrc/common/checks.h``), so a
+mistake raises the same exception type on CPU and CUDA, through these functions or through
+``torch.ops.recon.*``. The checks only look at shapes, dtypes, layouts and devices, so
+``torch.compile`` traces them without a graph break.
 """
 
 from __future__ import annotations
@@ -18,8 +21,15 @@ def _shape(t: torch.Tensor) -> tuple:
 
 
 def tensor(t: object, name: str, expected: str) -> None:
+    """A dense torch.Tensor: sparse and other non-strided layouts are refused up front."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape {expected}, got {type(t).__name__}")
+    if t.layout != torch.strided or t.is_nested:
+        raise TypeError(
+            f"{name} must be a dense (strided) tensor, got {'a nested' if t.is_nested else 'layout'} "
+            f"{t.layout} "
+            f"(convert with {name}.to_dense())"
+        )
 
 
 def device(t: torch.Tensor, name: str) -> None:

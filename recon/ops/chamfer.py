@@ -15,7 +15,8 @@ def chamfer_distance(
     """Squared nearest-neighbour distances from ``x`` to ``y`` and from ``y`` to ``x``.
 
     Memory is O(B·(N+M)) on CPU (never an N×M matrix). Gradients flow to ``x`` and ``y``
-    through the distances (the indices are constants).
+    through the distances (the indices are constants), to any order: a backward with
+    ``create_graph=True`` is itself differentiable.
 
     Args:
         x: ``(B, N, 3)`` points, float16 / bfloat16 / float32 / float64, cpu or cuda, N >= 1.
@@ -33,7 +34,7 @@ def chamfer_distance(
     one exists.
 
     Raises:
-        TypeError: non-floating points or a dtype mismatch.
+        TypeError: non-floating points, a dtype mismatch, or a sparse (non-strided) tensor.
         ValueError: shapes not ``(B, *, 3)``, a cloud without points, batch or device mismatch.
 
     Example:
@@ -47,6 +48,35 @@ def chamfer_distance(
     if _backend.use_kernels(x):
         return torch.ops.recon.chamfer_forward(x.contiguous(), y.contiguous())
     return reference.chamfer_distance(x, y)
+
+
+def _chamfer_grads(
+    grad_dxy: torch.Tensor,
+    grad_dyx: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    idx_xy: torch.Tensor,
+    idx_yx: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What ``recon::chamfer_backward`` computes, as a differentiable PyTorch expression.
+
+    With the nearest-neighbour indices fixed (they are piecewise constant in the points), the
+    gradient is linear in the upstream gradients and in ``x_i - y_idx_xy[i]`` / ``y_j -
+    x_idx_yx[j]``, so autograd differentiates this expression into the exact second order.
+    Used only when the backward itself must be differentiable (``create_graph=True``).
+    """
+    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+    xa, ya = x.to(acc), y.to(acc)
+
+    def directed(a, b, g, idx):
+        # d_i = |a_i - b_idx[i]|^2: d/da_i = 2 g_i (a_i - b_idx[i]); d/db_idx[i] = minus that.
+        where = idx[..., None].expand(-1, -1, 3)
+        t = (g.to(acc) * 2)[..., None] * (a - torch.gather(b, 1, where))
+        return t, torch.zeros_like(b).scatter_add(1, where, -t)
+
+    tx, to_y = directed(xa, ya, grad_dxy, idx_xy)
+    ty, to_x = directed(ya, xa, grad_dyx, idx_yx)
+    return (tx + to_x).to(x.dtype), (ty + to_y).to(y.dtype)
 
 
 class ChamferDistanceL2(torch.nn.Module):
@@ -101,6 +131,10 @@ if _backend.HAVE_C:
 
     def _chamfer_backward(ctx, grad_dxy, grad_dyx, grad_ixy, grad_iyx):
         x, y, idx_xy, idx_yx = ctx.saved_tensors
+        if torch.is_grad_enabled() and any(
+            t.requires_grad for t in (grad_dxy, grad_dyx, x, y)
+        ):  # create_graph=True: a backward that autograd can differentiate again
+            return _chamfer_grads(grad_dxy, grad_dyx, x, y, idx_xy, idx_yx)
         grad_x, grad_y = torch.ops.recon.chamfer_backward(
             grad_dxy.contiguous(), grad_dyx.contiguous(), x, y, idx_xy, idx_yx
         )

@@ -32,7 +32,7 @@ def furthest_point_sample(xyz: torch.Tensor, npoint: int, start_idx: int = 0) ->
     Duplicates: once every distinct point is chosen all distances are 0 and index 0 repeats.
 
     Raises:
-        TypeError: ``xyz`` is not a floating tensor, or ``npoint``/``start_idx`` not ints.
+        TypeError: ``xyz`` is not a dense floating tensor, or ``npoint``/``start_idx`` not ints.
         ValueError: ``xyz`` is not ``(B, N, 3)`` with ``N >= 1``, or an int is out of range.
 
     Example:

@@ -23,7 +23,7 @@ def gather_points(points: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         ``(B, M, C)`` tensor of ``points``' dtype.
 
     Raises:
-        TypeError: ``idx`` is not an integer tensor.
+        TypeError: ``idx`` is not an integer tensor, or a sparse (non-strided) argument.
         ValueError: wrong ranks, batch or device mismatch, or (on CPU) an index out of range.
 
     Example:
@@ -46,7 +46,7 @@ def group_points(points: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         ``(B, M, k, C)`` tensor of ``points``' dtype, differentiable in ``points``.
 
     Raises:
-        TypeError: ``idx`` is not an integer tensor.
+        TypeError: ``idx`` is not an integer tensor, or a sparse (non-strided) argument.
         ValueError: wrong ranks, batch or device mismatch, or (on CPU) an index out of range.
 
     Example:

@@ -28,7 +28,8 @@ def knn(query: torch.Tensor, ref: torch.Tensor, k: int) -> tuple[torch.Tensor, t
     after every finite one (in index order among the ``+inf``), and its ``dist2`` is ``inf``.
 
     Raises:
-        TypeError: non-floating points, dtype mismatch, ``k`` not an int.
+        TypeError: non-floating points, dtype mismatch, a sparse (non-strided) tensor, ``k``
+            not an int.
         ValueError: shapes not ``(B, *, 3)``, batch or device mismatch, ``k`` outside ``[1, N]``.
 
     Example:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import cloud
 
 from recon.ops import reference as ref
 
@@ -38,37 +39,16 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _cloud(B: int, N: int, dtype: torch.dtype, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
-    """(B, N, 3) random cloud on the GPU, drawn on the CPU so every run sees the same points."""
-    x = torch.randn(B, N, 3, generator=_gen(seed), dtype=torch.float64) * scale
-    return x.to(dtype).cuda()
+def _cloud(B: int, N: int, dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
+    """A standard-normal (B, N, 3) cloud on the GPU (conftest.cloud, drawn on the CPU)."""
+    return cloud(B, N, "normal", dtype=dtype, device="cuda", seed=seed)
 
 
 def _adversarial(kind: str, B: int, N: int, dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
-    if kind == "random":
-        return _cloud(B, N, dtype, seed)
-    if kind == "duplicates":  # every point appears several times: distance ties everywhere
-        base = _cloud(B, max(N // 4, 1), dtype, seed)
-        pick = torch.randint(0, base.shape[1], (N,), generator=_gen(seed + 1)).cuda()
-        return base[:, pick].contiguous()
-    if kind == "identical":
-        return _cloud(B, 1, dtype, seed).expand(B, N, 3).contiguous()
-    if kind == "grid":  # integer lattice: many exactly equal distances
-        g = torch.randint(-3, 4, (B, N, 3), generator=_gen(seed)).to(dtype)
-        return g.cuda()
-    if kind == "large":  # coordinates ~1e4 (squared distances ~1e8)
-        return _cloud(B, N, dtype, seed, scale=1e4)
-    if kind == "nan":
-        x = _cloud(B, N, dtype, seed)
-        rows = torch.randperm(N, generator=_gen(seed + 2))[: max(N // 5, 1)]
-        x[:, rows.cuda(), torch.randint(0, 3, (1,), generator=_gen(seed + 3)).item()] = float("nan")
-        if B > 1:
-            x[-1] = float("nan")  # a cloud with nothing but NaN
-        return x
-    raise ValueError(kind)
+    return cloud(B, N, kind, dtype=dtype, device="cuda", seed=seed)
 
 
-KINDS = ["random", "duplicates", "identical", "grid", "large", "nan"]
+KINDS = ["normal", "dup", "same", "lattice", "huge_range", "nan"]
 
 
 def _same(actual: torch.Tensor, expected: torch.Tensor) -> None:
@@ -181,8 +161,8 @@ def test_knn_split_reference(dtype, kind, k):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k", [1, 16, 64, 128])
 def test_knn_k_equals_n(dtype, k):
-    q = _adversarial("duplicates", 3, 50, dtype, seed=5)
-    r = _adversarial("duplicates", 3, k, dtype, seed=6)
+    q = _adversarial("dup", 3, 50, dtype, seed=5)
+    r = _adversarial("dup", 3, k, dtype, seed=6)
     dist, idx = torch.ops.recon.knn(q, r, k)
     rd, ri = ref.knn(q, r, k)
     _same(idx, ri)
@@ -204,7 +184,7 @@ def test_knn_large_cloud(dtype):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_knn_huge_k(dtype):
     # k beyond what a shared-memory list holds: the global-memory fallback.
-    q, r = _adversarial("grid", 1, 9, dtype, seed=10), _adversarial("grid", 1, 4000, dtype, seed=11)
+    q, r = _adversarial("lattice", 1, 9, dtype, seed=10), _adversarial("lattice", 1, 4000, dtype, seed=11)
     for k in (1000, 4000):
         dist, idx = torch.ops.recon.knn(q, r, k)
         rd, ri = ref.knn(q, r, k)
@@ -301,7 +281,7 @@ def _assert_grad_close(actual: torch.Tensor, expected: torch.Tensor) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind", ["random", "duplicates", "large"])
+@pytest.mark.parametrize("kind", ["normal", "dup", "huge_range"])
 def test_chamfer_backward_matches_autograd(dtype, kind):
     x = _adversarial(kind, 2, 257, dtype, seed=30)
     y = _adversarial(kind, 2, 130, dtype, seed=31)  # fewer y: many x share a neighbour (scatter)
