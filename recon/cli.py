@@ -24,6 +24,7 @@ def _add_run_args(p: argparse.ArgumentParser, resume: bool = True) -> None:
     p.add_argument("config", help="YAML file or shipped config name (see `recon configs`)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     p.add_argument("--out", help="output folder (sets output_dir)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (sets train.compile=true)")
     if resume:
         p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="PATH",
                        help="continue from PATH, or from <output_dir>/ckpt-last.pt when no PATH is given")
@@ -85,6 +86,8 @@ def _load(args, extra: list[str]):
         overrides.append(f"resume={args.resume}")
     if getattr(args, "pretrained", None):
         overrides.append(f"pretrained={args.pretrained}")
+    if getattr(args, "compile", False):
+        overrides.append("train.compile=true")
     return load_config(args.config, overrides)
 
 

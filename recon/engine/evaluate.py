@@ -126,6 +126,7 @@ def test_checkpoint(cfg, ckpt: str, votes: int | None = None, repeats: int | Non
         ``accuracy`` (single pass), ``accuracy_vote`` and the vote details.
     """
     from recon.checkpoint import load_checkpoint
+    from recon.compile import compile_model, compile_options
 
     from .builders import build_dataset, build_model, build_transform, eval_loader
     from .loop import Amp
@@ -136,6 +137,9 @@ def test_checkpoint(cfg, ckpt: str, votes: int | None = None, repeats: int | Non
         model = build_model(cfg.model)
         report = load_checkpoint(model, ckpt, strict=True)
         model = model.to(info.device)
+        options = compile_options(tr)
+        if options is not None:
+            compile_model(model, **options)
         amp = Amp(cfg.get_path("train.amp", "none"), info.device)
         test_set = build_dataset(cfg.data, cfg.data.get("test_split", "test"))
         loader = eval_loader(test_set, int(ev.get("batch_size", tr.batch_size)), info.rank, info.world_size,
