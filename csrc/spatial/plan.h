@@ -60,6 +60,14 @@ inline bool fps_prefers_buckets(int64_t B, int64_t N, int64_t npoint) {
   return N >= 2048 && npoint >= 32;
 }
 
+inline bool fps_buckets_lockstep(int64_t B, int64_t N, int64_t threads) {
+  // Fewer clouds than threads: advance all clouds in lock step, each step one parallel region
+  // split over (cloud, bucket range), so every thread works.  A region costs about a microsecond;
+  // a bucket step over N points costs roughly N / 4000 microseconds on one core, so the split
+  // pays from a few thousand points per thread on.
+  return B < threads && N * B >= 4096 * threads;
+}
+
 // The one decision of an op: the forced path, or the cost model's answer for kAuto.
 inline bool use_index(Path path, bool cost_model_prefers_index) {
   return path == Path::kAuto ? cost_model_prefers_index : path != Path::kBrute;
