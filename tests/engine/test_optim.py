@@ -91,7 +91,8 @@ def test_optimizer_impls_keep_groups_and_agree(impl):
         opt = build_optimizer(m, {"lr": 1e-2, "weight_decay": 0.05, "cls_lr_mult": 10, "impl": impl})
         for _ in range(3):
             x = torch.randn(6, 4)
-            loss = m.cls_head_finetune(m.norm(m.fc(x) + m.cls_token[0] + m.img_pos[0])).square().mean()
+            h = m.fc(x) + m.cls_token[0, 0] + m.img_pos[0, 0] + m.img_token[0, 0] * m.cls_pos[0, 0]
+            loss = (m.cls_head_finetune[0](h) - 1).square().mean() + (m.norm(x) - x).square().mean()
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
