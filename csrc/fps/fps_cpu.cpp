@@ -5,26 +5,31 @@
 //    per-cloud x/y/z arrays; the arg-max is kept per SIMD lane (strict '>' in index order keeps
 //    each lane's first maximum) and the lanes are merged with fps_better, so the result is the
 //    exact (key, lowest index) arg-max;
-//  * buckets with spatial pruning (the bucket idea of QuickFPS): the points live in kd-tree
-//    leaves; every node keeps the largest running distance of its points and the lowest index
-//    reaching it.  Selecting a new point c can only lower the running distance of a point p when
-//    sq_dist3(p, c) < mind[p] <= max over the node, so every node whose box lower bound
+//  * buckets with spatial pruning (the bucket idea of QuickFPS): the points are grouped into
+//    buckets of nearby points (pieces of a Morton-curve order, see "Buckets" below); every bucket
+//    keeps the largest running distance of its points and the lowest index reaching it.
+//    Selecting a new point c can only lower the running distance of a point p when
+//    sq_dist3(p, c) < mind[p] <= max over the bucket, so every bucket whose box lower bound
 //    (spatial/bounds.h: never above the computed distance) is >= that maximum is skipped whole.
-//    The arg-max is the root's (key, index) pair under fps_better: same start index, same tie
-//    rule (lowest index among equal keys, across buckets too).
+//    The arg-max is the best bucket's (key, index) pair under fps_better: same start index,
+//    same tie rule (lowest index among equal keys, across buckets too).  Batches smaller than
+//    the thread count advance in lock step, each step split over (cloud, bucket range) tasks.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "common/cpu_utils.h"
 #include "common/geometry.h"
 #include "common/simd.h"
 #include "fps/fps.h"
-#include "spatial/kdtree.h"
+#include "spatial/bounds.h"
 #include "spatial/plan.h"
 
 namespace recon {
@@ -143,16 +148,29 @@ void fps_cloud(const A* x, const A* y, const A* z, int64_t n, int64_t npoint, in
 // ---------------------------------------------------------------------------------------------
 // Buckets
 //
-// The kd-tree only groups the points: its leaves become a flat list of buckets, each with its box,
-// its points (padded to a multiple of the SIMD width with NaN points, whose key stays NaN and so
-// never wins) and its largest running distance (key) with the position of the lowest index
-// reaching it.  Per step, the box bounds of W buckets at a time are compared with their keys;
-// only the buckets that can change are updated.  A bucket's maximum is rescanned only when the
-// running distance at its arg-max position moved: keys never grow, so otherwise the maximum
-// and its (lowest) position stay.
+// The finite points are sorted along a Morton (Z-order) curve of their cloud's bounding box
+// (10 bits per axis, a stable radix sort: O(N), no data-dependent branches), and the sorted run is
+// cut at the Morton bits (a midpoint split along x, y, z in turn) until every piece holds at most
+// kLeaf points: the pieces are the buckets.  Each bucket keeps the box of its points, its points
+// (padded to a multiple of the SIMD width with NaN points, whose key stays NaN and so never wins)
+// and its largest running distance (key) with the position of the lowest index reaching it.
+// Per step, the box bounds of W buckets at a time are compared with their keys; only the buckets
+// that can change are updated.  A bucket's maximum is rescanned only when the running distance
+// at its arg-max position moved: keys never grow, so otherwise the maximum and its (lowest-index)
+// position stay.  Points with a non-finite coordinate stay on the side (spatial/bounds.h).
 
 constexpr int kLeaf = 64;
 constexpr int64_t kNone = std::numeric_limits<int64_t>::max();
+
+// The 10 low bits of v spread to every third bit.
+inline uint32_t spread3(uint32_t v) {
+  v &= 0x3ffu;
+  v = (v | (v << 16)) & 0x030000ffu;
+  v = (v | (v << 8)) & 0x0300f00fu;
+  v = (v | (v << 4)) & 0x030c30c3u;
+  v = (v | (v << 2)) & 0x09249249u;
+  return v;
+}
 
 template <typename A>
 struct Buckets {
@@ -163,20 +181,55 @@ struct Buckets {
   std::vector<int64_t> bid;  // original index at pos (kNone when none)
   std::vector<A> x, y, z, mind;
   std::vector<int64_t> id;
-  std::vector<int64_t> special;  // points with a non-finite coordinate, on the side, in index order
+  std::vector<int64_t> special;  // points with a non-finite coordinate, in index order
   std::vector<A> smind;
 
   void build(const A* pts, int64_t n) {
-    spatial::KdTree<A> tree;
-    tree.build(pts, n, kLeaf);
-    special = tree.special;
-    smind.assign(special.size(), std::numeric_limits<A>::infinity());
-    std::vector<int32_t> leaves;
-    for (size_t i = 0; i < tree.nodes.size(); ++i)
-      if (tree.nodes[i].child < 0) leaves.push_back(static_cast<int32_t>(i));
-    const int64_t nl = static_cast<int64_t>(leaves.size());
-    nb = (nl + W - 1) / W * W;
     const A inf = std::numeric_limits<A>::infinity(), nan = std::numeric_limits<A>::quiet_NaN();
+    special.clear();
+    A lo[3] = {inf, inf, inf}, hi[3] = {-inf, -inf, -inf};
+    for (int64_t i = 0; i < n; ++i) {
+      const A* p = pts + 3 * i;
+      if (!spatial::finite3(p[0], p[1], p[2])) {
+        special.push_back(i);
+        continue;
+      }
+      for (int a = 0; a < 3; ++a) {
+        lo[a] = std::min(lo[a], p[a]);
+        hi[a] = std::max(hi[a], p[a]);
+      }
+    }
+    smind.assign(special.size(), inf);
+    // Morton codes (the quantisation only groups points; the boxes below are the points' own).
+    double scale[3];
+    for (int a = 0; a < 3; ++a) {
+      const double ext = static_cast<double>(hi[a]) - static_cast<double>(lo[a]);
+      scale[a] = ext > 0 && std::isfinite(ext) ? 1023.0 / ext : 0.0;
+    }
+    std::vector<uint64_t> keys, tmp;  // code << 32 | original index
+    keys.reserve(n - special.size());
+    for (int64_t i = 0; i < n; ++i) {
+      const A* p = pts + 3 * i;
+      if (!spatial::finite3(p[0], p[1], p[2])) continue;
+      uint32_t c = 0;
+      for (int a = 0; a < 3; ++a) {
+        const double q = (static_cast<double>(p[a]) - static_cast<double>(lo[a])) * scale[a];
+        c |= spread3(static_cast<uint32_t>(std::min(1023.0, std::max(0.0, q)))) << a;
+      }
+      keys.push_back(static_cast<uint64_t>(c) << 32 | static_cast<uint64_t>(i));
+    }
+    const int64_t m = static_cast<int64_t>(keys.size());
+    tmp.resize(m);
+    for (int shift = 32; shift < 62; shift += 10) {  // stable LSD radix sort on the 30 code bits
+      int64_t count[1025] = {0};
+      for (uint64_t k : keys) ++count[((k >> shift) & 1023) + 1];
+      for (int d = 0; d < 1024; ++d) count[d + 1] += count[d];
+      for (uint64_t k : keys) tmp[count[(k >> shift) & 1023]++] = k;
+      keys.swap(tmp);
+    }
+    std::vector<std::pair<int64_t, int64_t>> pieces;
+    cut(keys, 0, m, 61, pieces);
+    nb = (static_cast<int64_t>(pieces.size()) + W - 1) / W * W;
     for (auto* v : {&lox, &loy, &loz, &hix, &hiy, &hiz}) v->assign(nb, A(0));
     key.assign(nb, -inf);
     beg.assign(nb, 0);
@@ -184,29 +237,53 @@ struct Buckets {
     pos.assign(nb, -1);
     bid.assign(nb, kNone);
     int64_t total = 0;
-    for (int32_t l : leaves) total += (tree.nodes[l].end - tree.nodes[l].begin + W - 1) / W * W;
+    for (const auto& pc : pieces) total += (pc.second - pc.first + W - 1) / W * W;
     x.assign(total, nan);
     y.assign(total, nan);
     z.assign(total, nan);
     mind.assign(total, nan);
     id.assign(total, kNone);
     int32_t at = 0;
-    for (int64_t b = 0; b < nl; ++b) {
-      const spatial::KdNode<A>& nd = tree.nodes[leaves[b]];
-      lox[b] = nd.lo[0], loy[b] = nd.lo[1], loz[b] = nd.lo[2];
-      hix[b] = nd.hi[0], hiy[b] = nd.hi[1], hiz[b] = nd.hi[2];
+    for (size_t b = 0; b < pieces.size(); ++b) {
+      A blo[3] = {inf, inf, inf}, bhi[3] = {-inf, -inf, -inf};
       beg[b] = at;
-      for (int32_t j = nd.begin; j < nd.end; ++j, ++at) {
-        x[at] = tree.x[j], y[at] = tree.y[j], z[at] = tree.z[j];
-        id[at] = tree.id[j];
+      for (int64_t j = pieces[b].first; j < pieces[b].second; ++j, ++at) {
+        const int64_t i = static_cast<int64_t>(keys[j] & 0xffffffffu);
+        const A* p = pts + 3 * i;
+        x[at] = p[0], y[at] = p[1], z[at] = p[2];
+        for (int a = 0; a < 3; ++a) {
+          blo[a] = std::min(blo[a], p[a]);
+          bhi[a] = std::max(bhi[a], p[a]);
+        }
+        id[at] = i;
         mind[at] = inf;
+        if (i < bid[b]) {  // every key is +inf: the lowest index is the arg-max
+          bid[b] = i;
+          pos[b] = at;
+        }
       }
-      pos[b] = beg[b];  // every key is +inf: the first (lowest) index of the leaf
-      bid[b] = id[beg[b]];
+      lox[b] = blo[0], loy[b] = blo[1], loz[b] = blo[2];
+      hix[b] = bhi[0], hiy[b] = bhi[1], hiz[b] = bhi[2];
       key[b] = inf;
-      at = beg[b] + (nd.end - nd.begin + W - 1) / W * W;
+      at = beg[b] + static_cast<int32_t>((pieces[b].second - pieces[b].first + W - 1) / W * W);
       end[b] = at;
     }
+  }
+
+ private:
+  // Splits the sorted run [b, e) at Morton bit `bit` (and below) until pieces hold <= kLeaf points.
+  static void cut(const std::vector<uint64_t>& keys, int64_t b, int64_t e, int bit,
+                  std::vector<std::pair<int64_t, int64_t>>& out) {
+    if (b >= e) return;
+    if (e - b <= kLeaf || bit < 32) {
+      out.emplace_back(b, e);
+      return;
+    }
+    // Codes in [b, e) share the bits above `bit`; the first key with `bit` set starts the right half.
+    const uint64_t split = (keys[b] >> (bit + 1) << (bit + 1)) | (uint64_t(1) << bit);
+    const int64_t mid = std::lower_bound(keys.begin() + b, keys.begin() + e, split) - keys.begin();
+    cut(keys, b, mid, bit - 1, out);
+    cut(keys, mid, e, bit - 1, out);
   }
 };
 
@@ -258,10 +335,9 @@ RECON_ALWAYS_INLINE FpsBest<A> bucket_step_impl(Buckets<A>& s, int64_t b0, int64
       s.bid[k] = kNone;
       if (best == kNegInf) continue;  // only NaN keys left
       for (int32_t j = s.beg[k]; j < e; ++j)
-        if (md[j] == best) {  // positions ascend by original index: the first is the lowest
+        if (md[j] == best && s.id[j] < s.bid[k]) {  // ties: the lowest original index
           s.pos[k] = j;
           s.bid[k] = s.id[j];
-          break;
         }
     }
   }
