@@ -3,6 +3,12 @@
     python benchmarks/train_step.py                     # ReCon-Base/Small/Tiny + Point-MAE, batch 16 x 2048 points
     python benchmarks/train_step.py --quick             # a tiny smoke run (CI): ReCon-Tiny, batch 2 x 256 points
     python benchmarks/train_step.py --models recon_base --batch 32 --threads 1 2 --json out.json
+    python benchmarks/train_step.py --engine --models recon_base --batch 32 --point-all 2400   # the engine's step
+
+``--engine`` times the finetune loop's own step instead: ``recon.engine.train_finetune.classification_step``
+(FPS of ``--point-all`` input points, the random ``--npoints`` subset, the rotation, cross-entropy),
+``recon.engine.optim.build_optimizer`` (``--optimizer`` as ``optimizer.impl``; ``auto`` = fused) and,
+for the compiled rows, ``recon.compile.compile_model`` as ``train.compile: true`` uses it.
 
 Each row: one model, eager or ``torch.compile``-d (fullgraph), at one thread count; the median step time
 over ``--steps`` timed steps after ``--warmup`` steps (compilation happens in the warm-up and is reported
@@ -54,6 +60,25 @@ def _step(model, opt, points, labels):
     return loss
 
 
+def _engine(model, impl: str, npoints: int, point_all: int):
+    from recon.engine.builders import build_transform
+    from recon.engine.optim import build_optimizer
+    from recon.engine.train_finetune import classification_step
+
+    opt = build_optimizer(model, {"lr": 1e-4, "weight_decay": 0.05, "cls_lr_mult": 10.0,
+                                  "impl": "auto" if impl == "auto" else impl})
+    step_fn = classification_step(npoints, point_all, build_transform("rotate"))
+
+    def step(run, opt_, points, labels):
+        loss = step_fn(run, {"points": points, "label": labels})["loss"]
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss
+
+    return opt, step
+
+
 def _part_shares(model, opt, points, labels, repeats: int = 3) -> dict:
     """Seconds per part of one eager step, from forward hooks on the model's direct children."""
     spent: dict = {}
@@ -86,34 +111,43 @@ def _part_shares(model, opt, points, labels, repeats: int = 3) -> dict:
 
 
 def measure(name: str, mode: str, threads: int, batch: int, npoints: int, steps: int, warmup: int,
-            optimizer: str, seed: int = 0) -> dict:
+            optimizer: str, seed: int = 0, engine: bool = False, point_all: int | None = None) -> dict:
     from recon.models import create_model
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     model = create_model(name, num_classes=15, npoints=npoints).train()
-    opt = _optimizer(model, optimizer)
-    points = torch.rand(batch, npoints, 3) * 2 - 1
+    n_in = point_all if engine and point_all else npoints
+    points = torch.rand(batch, n_in, 3) * 2 - 1
     labels = torch.randint(0, 15, (batch,))
+    if engine:
+        opt, step = _engine(model, optimizer, npoints, n_in)
+    else:
+        opt, step = _optimizer(model, optimizer), _step
     run = model
     compile_s = 0.0
     if mode == "compiled":
-        run = torch.compile(model, fullgraph=True)
+        if engine:
+            from recon.compile import compile_model
+
+            run = compile_model(model, fullgraph=True)
+        else:
+            run = torch.compile(model, fullgraph=True)
         t0 = time.perf_counter()
-        _step(run, opt, points, labels)
+        step(run, opt, points, labels)
         compile_s = time.perf_counter() - t0
     for _ in range(warmup):
-        _step(run, opt, points, labels)
+        step(run, opt, points, labels)
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
-        _step(run, opt, points, labels)
+        step(run, opt, points, labels)
         times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     row = {"model": name, "mode": mode, "threads": threads, "batch": batch, "npoints": npoints,
            "optimizer": optimizer, "step_s": med, "samples_per_s": batch / med, "compile_s": compile_s,
-           "steps": steps}
-    if mode == "eager":
+           "steps": steps, "engine": engine, "point_all": n_in}
+    if mode == "eager" and not engine:
         row["shares"] = _part_shares(model, opt, points, labels)
     return row
 
@@ -128,8 +162,13 @@ def main(argv=None) -> int:
     p.add_argument("--npoints", type=int, default=2048)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--optimizer", default="foreach", choices=["for", "foreach", "fused"],
-                   help="AdamW implementation (official groups, lr x10 on 'cls' params)")
+    p.add_argument("--optimizer", default="foreach", choices=["auto", "for", "foreach", "fused"],
+                   help="AdamW implementation (official groups, lr x10 on 'cls' params; auto: fused where torch "
+                        "has it)")
+    p.add_argument("--engine", action="store_true",
+                   help="time the finetune loop's step (sampling, rotation, engine optimizer, recon.compile)")
+    p.add_argument("--point-all", type=int, default=None,
+                   help="--engine: input points per cloud, FPS-ed then subsampled to --npoints (official 2400)")
     p.add_argument("--quick", action="store_true", help="ReCon-Tiny, batch 2 x 256 points, 1 step, 1 thread, eager")
     p.add_argument("--json", default=None, help="write the rows here")
     args = p.parse_args(argv)
@@ -147,9 +186,11 @@ def main(argv=None) -> int:
             return x
     cases = [(m, mode, t) for m in args.models for t in threads for mode in args.modes]
     rows = []
-    print(f"# torch {torch.__version__}, batch {args.batch} x {args.npoints} points, AdamW {args.optimizer}")
+    what = f"engine finetune step from {args.point_all or args.npoints} points" if args.engine else "model step"
+    print(f"# torch {torch.__version__}, {what}, batch {args.batch} x {args.npoints} points, AdamW {args.optimizer}")
     for name, mode, t in tqdm(cases, desc="train_step", unit="case"):
-        rows.append(measure(name, mode, t, args.batch, args.npoints, args.steps, args.warmup, args.optimizer))
+        rows.append(measure(name, mode, t, args.batch, args.npoints, args.steps, args.warmup, args.optimizer,
+                            engine=args.engine, point_all=args.point_all))
     print(f"{'model':<15} {'mode':<9} {'thr':>3} {'step s':>8} {'samples/s':>10} {'vs eager':>8} {'compile s':>9}")
     eager = {(r["model"], r["threads"]): r["step_s"] for r in rows if r["mode"] == "eager"}
     for r in rows:

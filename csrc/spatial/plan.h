@@ -63,6 +63,16 @@ inline bool fps_prefers_buckets(int64_t B, int64_t N, int64_t npoint) {
   return N >= 2048 && npoint >= 32;
 }
 
+inline bool fps_buckets_lockstep(int64_t B, int64_t N, int64_t threads) {
+  // Fewer clouds than threads: advance all clouds in lock step, each step one parallel region
+  // split over (cloud, bucket range), so every thread works.  Each region ends in a barrier, so
+  // it pays only when a step has tens of microseconds of work per cloud; the same size as the
+  // brute force's split of large clouds (fps_cpu.cpp).  On an oversubscribed machine (more
+  // runnable threads than cores) the barriers wait for descheduled threads and the lock step
+  // loses (benchmarks/RESULTS.md).
+  return B < threads && N >= 32768;
+}
+
 // The one decision of an op: the forced path, or the cost model's answer for kAuto.
 inline bool use_index(Path path, bool cost_model_prefers_index) {
   return path == Path::kAuto ? cost_model_prefers_index : path != Path::kBrute;

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from recon.errors import ConfigError
 
-__all__ = ["add_run_args", "load_run_config", "add_model_args", "parse_kv", "positive", "check_out_path"]
+__all__ = ["add_run_args", "with_compile", "load_run_config", "add_model_args", "parse_kv", "positive", "check_out_path"]
 
 
 def add_run_args(p: argparse.ArgumentParser, resume: bool = True) -> None:
@@ -16,9 +16,15 @@ def add_run_args(p: argparse.ArgumentParser, resume: bool = True) -> None:
     p.add_argument("config", help="YAML file or shipped config name (see `recon configs`)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     p.add_argument("--out", help="output folder (sets output_dir)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (sets train.compile=true)")
     if resume:
         p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="PATH",
                        help="continue from PATH, or from <output_dir>/ckpt-last.pt when no PATH is given")
+
+
+def with_compile(overrides, compile: bool = False) -> list[str]:
+    """``overrides`` plus ``train.compile=true`` for ``--compile``."""
+    return list(overrides) + (["train.compile=true"] if compile else [])
 
 
 def load_run_config(config: str, overrides=(), out: str | None = None, resume: str | None = None,

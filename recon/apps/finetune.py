@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._args import add_run_args, load_run_config
+from ._args import add_run_args, load_run_config, with_compile
 
 NAME = "finetune"
 
@@ -15,9 +15,10 @@ def add_parser(sub):
     return p
 
 
-def run(config: str, overrides=(), out: str | None = None, resume: str | None = None,
+def run(config: str, overrides=(), out: str | None = None, resume: str | None = None, compile: bool = False,
         pretrained: str | None = None) -> dict:
     """Finetune ``config`` (from ``pretrained`` when given); returns the run's summary."""
     from recon.engine.train_finetune import finetune
 
-    return finetune(load_run_config(config, overrides, out=out, resume=resume, pretrained=pretrained))
+    return finetune(load_run_config(config, with_compile(overrides, compile), out=out, resume=resume,
+                                    pretrained=pretrained))

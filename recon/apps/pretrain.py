@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._args import add_run_args, load_run_config
+from ._args import add_run_args, load_run_config, with_compile
 
 NAME = "pretrain"
 
@@ -14,8 +14,8 @@ def add_parser(sub):
     return p
 
 
-def run(config: str, overrides=(), out: str | None = None, resume: str | None = None) -> dict:
+def run(config: str, overrides=(), out: str | None = None, resume: str | None = None, compile: bool = False) -> dict:
     """Pretrain ``config``; returns the run's summary."""
     from recon.engine.train_pretrain import pretrain
 
-    return pretrain(load_run_config(config, overrides, out=out, resume=resume))
+    return pretrain(load_run_config(config, with_compile(overrides, compile), out=out, resume=resume))

@@ -26,7 +26,7 @@ import numpy as np
 
 from recon.errors import ConfigError
 
-from ._args import add_run_args, check_out_path, load_run_config, positive
+from ._args import add_run_args, check_out_path, load_run_config, positive, with_compile
 
 __all__ = ["OFFICIAL_PASSES", "seed_summary", "official_test", "finetune_seeds", "result_record", "run_test"]
 
@@ -194,8 +194,9 @@ def run_test(cfg, config: str, overrides: Iterable[str] = (), ckpt: str | None =
 
 def run(config: str, overrides=(), out: str | None = None, ckpt: str | None = None, votes: int | None = None,
         repeats: int | None = None, seed: int | None = None, official_voting: bool = False, seeds: int | None = None,
-        pretrained: str | None = None, result: str | None = None) -> dict:
+        pretrained: str | None = None, result: str | None = None, compile: bool = False) -> dict:
     """``recon test`` from the command's arguments."""
+    overrides = with_compile(overrides, compile)
     positive(votes, "--votes")
     positive(repeats, "--repeats")
     positive(seeds, "--seeds")

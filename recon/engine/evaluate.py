@@ -142,6 +142,7 @@ def test_checkpoint(cfg, ckpt: str, votes: int | None = None, repeats: int | Non
         ``accuracy`` (single pass), ``accuracy_vote`` and the vote details.
     """
     from recon.checkpoint import load_checkpoint
+    from recon.compile import compile_model, compile_options
 
     from .builders import build_dataset, build_model, eval_loader
     from .loop import Amp
@@ -155,6 +156,9 @@ def test_checkpoint(cfg, ckpt: str, votes: int | None = None, repeats: int | Non
         model = build_model(spec.model)
         report = load_checkpoint(model, ckpt, strict=True)
         model = model.to(info.device)
+        options = compile_options(tr)
+        if options is not None:
+            compile_model(model, **options)
         amp = Amp(tr.amp, info.device)
         test_set = build_dataset(spec.data, spec.data.test_split)
         loader = eval_loader(test_set, spec.eval.batch_size or tr.batch_size, info.rank, info.world_size,

@@ -63,12 +63,33 @@ def param_groups(model: nn.Module, weight_decay: float, lr: float, cls_lr_mult: 
     return [g for g in groups if g["params"]]
 
 
+IMPLS = ("auto", "for", "foreach", "fused")
+
+
+def _impl_kwargs(impl: str, groups: list[dict]) -> dict:
+    """torch's AdamW switches for ``optimizer.impl``: one kernel over all tensors (``fused``), a few
+    multi-tensor ops (``foreach``) or a Python loop per parameter (``for``); ``auto`` takes
+    ``fused`` where torch has it for every parameter (floating tensors on CPU or CUDA), else
+    ``foreach``. The update rule is the same; the rounding of the fused kernel may differ in the
+    last bits."""
+    if impl not in IMPLS:
+        raise ValueError(f"optimizer.impl must be one of {IMPLS}, got {impl!r}")
+    if impl == "auto":
+        params = [p for g in groups for p in g["params"]]
+        ok = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+        impl = "fused" if ok else "foreach"
+    if impl == "fused":
+        return {"fused": True}
+    return {"foreach": impl == "foreach"}
+
+
 def build_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
     """AdamW (or SGD) over :func:`param_groups` from an ``optimizer`` config section.
 
     Args:
         cfg: an :class:`~.schema.OptimizerSection` or a mapping of its keys: ``name`` (adamw | sgd),
             ``lr``, ``weight_decay``, ``cls_lr_mult``, ``betas``, ``momentum``.
+            ``impl`` (AdamW: auto | for | foreach | fused, see :func:`_impl_kwargs`).
     """
     opt = section(OptimizerSection, cfg, "optimizer")
     name = opt.name.lower()
@@ -76,7 +97,7 @@ def build_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
     if not groups:
         raise ConfigError("build_optimizer: the model has no trainable parameters")
     if name == "adamw":
-        return torch.optim.AdamW(groups, lr=opt.lr, betas=opt.betas)
+        return torch.optim.AdamW(groups, lr=opt.lr, betas=opt.betas, **_impl_kwargs(str(opt.impl).lower(), groups))
     if name == "sgd":
         return torch.optim.SGD(groups, lr=opt.lr, momentum=opt.momentum)
     raise ConfigError(f"optimizer.name must be 'adamw' or 'sgd', got {name!r}")

@@ -89,12 +89,18 @@ class TrainRun:
         return os.path.join(self.out_dir, LAST)
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
-        """Move to the device; SyncBN (``train.sync_bn``, CUDA only) and DDP when distributed."""
+        """Move to the device; SyncBN (``train.sync_bn``, CUDA only), ``train.compile`` (recon.compile)
+        and DDP when distributed."""
+        from recon.compile import compile_model, compile_options
+
         model = model.to(self.device)
-        if not self.info.distributed:
-            return model
         if self.sync_bn:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        options = compile_options(self.cfg.get("train"))
+        if options is not None:
+            compile_model(model, logger=self.logger, **options)
+        if not self.info.distributed:
+            return model
         ids = [self.device.index] if self.device.type == "cuda" else None
         return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 

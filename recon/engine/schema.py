@@ -44,6 +44,7 @@ class OptimizerSection:
     cls_lr_mult: float = 1.0
     betas: tuple = (0.9, 0.999)
     momentum: float = 0.9
+    impl: str = "auto"
 
 
 @dataclass
@@ -67,6 +68,8 @@ class TrainSection:
     epochs: int
     batch_size: int
     ckpt_every: int = 1
+    compile: bool = False
+    compile_fullgraph: bool = True
     accum_steps: int = 1
     num_workers: int = 0
     grad_clip: Optional[float] = None

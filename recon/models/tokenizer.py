@@ -9,6 +9,7 @@ consumer is permutation-invariant inside a group, so the outputs agree.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from recon.ops import furthest_point_sample, gather_points, group_points, knn
@@ -120,12 +121,19 @@ class PatchEmbed(nn.Module):
         return self.first_conv[0].weight.dtype
 
     def forward(self, point_groups: torch.Tensor) -> torch.Tensor:
+        # The kernel-1 convolutions run as linears on (points, channels) rows: the same weights and
+        # products as the Conv1d modules (whose keys stay), without the convolution path's layout
+        # changes, which cost more than the products on CPU (benchmarks/RESULTS.md). BatchNorm1d
+        # on (rows, channels) normalises over the same values as on (clouds, channels, points).
         B, G, S, _ = point_groups.shape
-        x = point_groups.reshape(B * G, S, 3).transpose(1, 2)
-        f = self.first_conv(x)  # (BG, 256, S)
-        g = f.amax(dim=2, keepdim=True)
-        f = self.second_conv(torch.cat([g.expand(-1, -1, S), f], dim=1))
-        return f.amax(dim=2).reshape(B, G, self.encoder_channel)
+        conv1, bn1, act1, conv2 = self.first_conv
+        conv3, bn2, act2, conv4 = self.second_conv
+        f = F.linear(point_groups.reshape(B * G * S, 3), conv1.weight.squeeze(-1), conv1.bias)
+        f = F.linear(act1(bn1(f)), conv2.weight.squeeze(-1), conv2.bias).view(B * G, S, -1)
+        g = f.amax(dim=1, keepdim=True)
+        f = torch.cat([g.expand(-1, S, -1), f], dim=2).view(B * G * S, -1)
+        f = F.linear(act2(bn2(F.linear(f, conv3.weight.squeeze(-1), conv3.bias))), conv4.weight.squeeze(-1), conv4.bias)
+        return f.view(B * G, S, -1).amax(dim=1).reshape(B, G, self.encoder_channel)
 
 
 class PosEmbed(nn.Sequential):

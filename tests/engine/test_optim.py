@@ -81,3 +81,32 @@ def test_cos_step_warmup_then_cosine_and_state_roundtrip():
     assert s2.lr(1.0, 3, 1) == s.lr(1.0, 3, 1)
     with pytest.raises(ValueError, match="scheduler.name"):
         LRSchedule(opt, "linear")
+
+
+@pytest.mark.parametrize("impl", ["for", "foreach", "fused"])
+def test_optimizer_impls_keep_groups_and_agree(impl):
+    def run(impl):
+        torch.manual_seed(0)
+        m = _Model()
+        opt = build_optimizer(m, {"lr": 1e-2, "weight_decay": 0.05, "cls_lr_mult": 10, "impl": impl})
+        for _ in range(3):
+            x = torch.randn(6, 4)
+            h = m.fc(x) + m.cls_token[0, 0] + m.img_pos[0, 0] + m.img_token[0, 0] * m.cls_pos[0, 0]
+            loss = (m.cls_head_finetune[0](h) - 1).square().mean() + (m.norm(x) - x).square().mean()
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        return m, opt
+
+    ref, _ = run("for")
+    m, opt = run(impl)
+    assert [g["name"] for g in opt.param_groups] == ["no_decay", "decay", "cls_x10"]
+    assert bool(opt.defaults["fused"]) == (impl == "fused")
+    for (n, a), b in zip(m.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=n)  # fused rounds differently
+
+
+def test_optimizer_impl_auto_and_errors():
+    assert build_optimizer(_Model(), {"lr": 1e-3}).defaults["fused"] is True  # float CPU params: fused
+    with pytest.raises(ValueError, match="optimizer.impl"):
+        build_optimizer(_Model(), {"lr": 1e-3, "impl": "apex"})

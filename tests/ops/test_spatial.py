@@ -187,6 +187,22 @@ def test_nan_start_point_and_all_nan():
     assert_fps(allnan, 5, 2)
 
 
+@pytest.mark.parametrize("kind", ["uniform", "clustered", "lattice", "same"])
+@pytest.mark.parametrize("B", [1, 2])
+def test_fps_buckets_lockstep_small_batch(kind, B):
+    # Fewer clouds than threads: the clouds advance in lock step, each step split over
+    # (cloud, bucket range) tasks; non-finite points stay on the side.
+    p = cloud(B, 33000, kind, seed=31, dtype=F64)
+    p[:, 17] = float("nan")
+    p[:, 400, 1] = float("inf")
+    old = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        assert_fps(p, 40, 5, ["index", "auto"])
+    finally:
+        torch.set_num_threads(old)
+
+
 def test_batch_sizes_zero_and_one():
     for B in (0, 1):
         ref = cloud(B, 300, seed=17, dtype=F64)
