@@ -9,7 +9,9 @@ from recon.errors import ReconError
 
 
 def test_missing_package_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if not installed
+    # as if not installed: also the submodules an earlier test may have imported (import finds those first)
+    for name in [m for m in list(sys.modules) if m == "sklearn" or m.startswith("sklearn.")] + ["sklearn"]:
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(OptionalDependencyError, match=r"'scikit-learn' for the linear SVM: pip install 'recon\[eval\]'"):
         require("sklearn.svm", purpose="the linear SVM")
     err = OptionalDependencyError("x")
