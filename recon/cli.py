@@ -21,7 +21,7 @@ import argparse
 import os
 import sys
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "parse"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,12 +36,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(argv: list[str] | None = None) -> dict:
+    """The arguments as a dict (``command``, ``_run`` and the command's own). ``key=value`` overrides may
+    stand before or after the options (``recon finetune CONFIG --pretrained P data.root=D``): argparse
+    alone would stop at the first option, so the command's own parser reads its arguments intermixed."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    ns, extra = parser.parse_known_args(argv)
+    if not extra:
+        return vars(ns)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[ns.command]
+    args = vars(sub.parse_intermixed_args(argv[argv.index(ns.command) + 1:]))
+    args["command"] = ns.command
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``recon`` console script; returns the exit status."""
     from recon.apps.console import setup_logging
     from recon.errors import ReconError
 
-    args = vars(build_parser().parse_args(argv))
+    args = parse(argv)
     command, run = args.pop("command"), args.pop("_run")
     setup_logging()
     try:

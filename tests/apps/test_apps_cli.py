@@ -121,3 +121,14 @@ def test_an_internal_bug_keeps_its_traceback(monkeypatch):
     monkeypatch.setattr(zoo, "add_parser", lambda sub: sub.add_parser("zoo").set_defaults(_run=broken))
     with pytest.raises(ValueError, match="an internal bug"):
         main(["zoo"])
+
+
+def test_overrides_may_follow_the_options_as_the_readme_writes_them():
+    # `recon finetune finetune/scan_hardest --pretrained P data.root=D` (README): argparse alone rejects it
+    from recon.cli import parse
+
+    args = parse(["finetune", "finetune/scan_hardest", "--pretrained", "p.pth", "data.root=d", "train.epochs=2"])
+    assert args["command"] == "finetune" and args["pretrained"] == "p.pth"
+    assert args["config"] == "finetune/scan_hardest" and args["overrides"] == ["data.root=d", "train.epochs=2"]
+    args = parse(["partseg", "partseg/shapenetpart", "--out", "o", "data.root=d"])
+    assert args["overrides"] == ["data.root=d"] and args["out"] == "o"
