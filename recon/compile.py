@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 
 import torch
 
@@ -34,8 +35,16 @@ _log = logging.getLogger("recon.compile")
 
 
 def compile_options(train_cfg) -> dict | None:
-    """``None`` when ``train.compile`` is off, else the keyword arguments of :func:`compile_model`."""
-    get = train_cfg.get if train_cfg is not None else (lambda k, d=None: d)
+    """``None`` when ``train.compile`` is off, else the keyword arguments of :func:`compile_model`.
+    ``train_cfg``: the ``train`` section as a mapping or as the engine's typed section (or None)."""
+
+    def get(key, default):
+        if train_cfg is None:
+            return default
+        if isinstance(train_cfg, Mapping):
+            return train_cfg.get(key, default)
+        return getattr(train_cfg, key, default)
+
     value = get("compile", False)
     if value in (None, False):
         return None

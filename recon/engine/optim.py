@@ -28,39 +28,41 @@ from recon.errors import ConfigError
 
 from .schema import OptimizerSection, SchedulerSection, section
 
-__all__ = ["param_groups", "build_optimizer", "LRSchedule", "build_schedule"]
+__all__ = ["split_groups", "param_groups", "build_optimizer", "LRSchedule", "build_schedule"]
 
 
-def param_groups(model: nn.Module, weight_decay: float, lr: float, cls_lr_mult: float = 1.0) -> list[dict]:
-    """Split ``model``'s trainable parameters into the official AdamW groups.
-
-    Args:
-        model: the model (a DDP wrapper is unwrapped, so names carry no ``module.``).
-        weight_decay: decay of the decayed group.
-        lr: base learning rate.
-        cls_lr_mult: lr multiplier of parameters whose name contains ``'cls'`` (1 = no such group).
+def split_groups(model: nn.Module, weight_decay: float, lr: float, boosted, mult: float, name: str,
+                 boosted_first: bool = False) -> list[dict]:
+    """The official AdamW grouping: trainable parameters for which ``boosted(name)`` holds get
+    ``lr * mult`` and ``weight_decay`` whatever their shape (only when ``mult != 1``); of the rest,
+    1-D parameters, ``*.bias`` and names containing ``'token'`` get no decay; everything else gets
+    ``weight_decay``. ``boosted_first`` puts the boosted group first (the part-seg order) instead of last.
 
     Returns:
-        A list of optimizer groups with keys ``params``, ``lr``, ``weight_decay``, ``name``;
-        empty groups are left out.
+        Optimizer groups with keys ``params``, ``lr``, ``weight_decay``, ``name``; empty ones left out.
     """
-    model = getattr(model, "module", model)
-    cls, decay, no_decay = [], [], []
-    for name, p in model.named_parameters():
+    model = getattr(model, "module", model)  # a DDP wrapper: names carry no ``module.``
+    boost, decay, no_decay = [], [], []
+    for key, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if cls_lr_mult != 1.0 and "cls" in name:
-            cls.append(p)
-        elif p.ndim <= 1 or name.endswith(".bias") or "token" in name:
+        if mult != 1.0 and boosted(key):
+            boost.append(p)
+        elif p.ndim <= 1 or key.endswith(".bias") or "token" in key:
             no_decay.append(p)
         else:
             decay.append(p)
-    groups = [
-        {"params": no_decay, "lr": lr, "weight_decay": 0.0, "name": "no_decay"},
-        {"params": decay, "lr": lr, "weight_decay": weight_decay, "name": "decay"},
-        {"params": cls, "lr": lr * cls_lr_mult, "weight_decay": weight_decay, "name": f"cls_x{cls_lr_mult:g}"},
-    ]
+    rest = [{"params": no_decay, "lr": lr, "weight_decay": 0.0, "name": "no_decay"},
+            {"params": decay, "lr": lr, "weight_decay": weight_decay, "name": "decay"}]
+    head = {"params": boost, "lr": lr * mult, "weight_decay": weight_decay, "name": f"{name}_x{mult:g}"}
+    groups = [head, *rest] if boosted_first else [*rest, head]
     return [g for g in groups if g["params"]]
+
+
+def param_groups(model: nn.Module, weight_decay: float, lr: float, cls_lr_mult: float = 1.0) -> list[dict]:
+    """The official classification AdamW groups (docs/official.md §9): every parameter whose name
+    contains ``'cls'`` gets ``lr * cls_lr_mult`` (1 = no such group); see :func:`split_groups`."""
+    return split_groups(model, weight_decay, lr, lambda key: "cls" in key, cls_lr_mult, "cls")
 
 
 IMPLS = ("auto", "for", "foreach", "fused")

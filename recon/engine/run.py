@@ -134,6 +134,22 @@ class TrainRun:
                                 config=_plain(self.cfg), extra=extra, rng_states=states)
         dist.barrier()
 
+    def end_epoch(self, epoch: int, record: dict, line: str, model, optimizer, schedule, best: dict) -> None:
+        """The epoch's record (metrics.jsonl) and line (log), then ``ckpt-last.pt`` holding ``best``."""
+        self.logger.log("epoch", epoch, **record)
+        self.logger.info(line)
+        self.save(epoch, model, optimizer, schedule, extra={"best": best})
+
+    def save_weights(self, model, prefix: str, wait: bool = False) -> None:
+        """Rank 0 writes ``model``'s weights in recon's format (``recon.checkpoint.save_model``, atomic);
+        with ``wait`` every rank waits for it."""
+        from recon.checkpoint import save_model
+
+        if self.info.is_main:
+            save_model(dist.unwrap(model), prefix)
+        if wait:
+            dist.barrier()
+
     def train_loader(self, dataset):
         """This process's shuffled loader of ``dataset`` (``train.batch_size`` is the global batch)."""
         tr = self.spec.train

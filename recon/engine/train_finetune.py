@@ -65,14 +65,6 @@ def load_pretrained(model, path: str, logger) -> None:
     logger.info(f"[finetune] loaded {path}\n{report}")
 
 
-def _save_model(model, prefix: str) -> None:
-    """recon format: ``<prefix>.safetensors`` + ``<prefix>.json`` (``recon.checkpoint.save_model``,
-    which replaces each file atomically)."""
-    from recon.checkpoint import save_model
-
-    save_model(dist.unwrap(model), prefix)
-
-
 def finetune(cfg) -> dict:
     """Run a finetuning config; returns the summary (also written to ``<output_dir>/summary.json``)."""
     spec = run_config(cfg, "finetune")
@@ -127,15 +119,10 @@ def finetune(cfg) -> dict:
                 line += f" | {best_on} acc {res['acc']:.2f}"
                 if res["acc"] > best["acc"]:
                     best = {"acc": res["acc"], "epoch": epoch}
-                    if info.is_main:
-                        _save_model(model, best_path)
+                    run.save_weights(model, best_path)
                     line += " (best)"
-            log.log("epoch", epoch, **record)
-            log.info(line)
-            run.save(epoch, model, optimizer, schedule, extra={"best": best})
-        if info.is_main:
-            _save_model(model, last_model_path)
-        dist.barrier()
+            run.end_epoch(epoch, record, line, model, optimizer, schedule, best)
+        run.save_weights(model, last_model_path, wait=True)
 
         # test: the selected model with voting, plus the single-pass accuracy
         final = dist.unwrap(model)

@@ -41,7 +41,7 @@ from . import dist
 from .builders import build_dataset, build_model, eval_loader, train_loader
 from .checkpointing import atomic_write_json
 from .loop import train_epoch
-from .optim import build_schedule
+from .optim import build_schedule, split_groups
 from .run import TrainRun
 
 __all__ = ["train_partseg", "partseg_param_groups", "build_partseg_optimizer", "DoubleStep", "scale_shift",
@@ -63,23 +63,8 @@ def partseg_param_groups(model: torch.nn.Module, weight_decay: float, lr: float,
     2. 1-D, ``.bias`` or ``'token'`` in the name -> no decay;
     3. everything else -> ``weight_decay``.
     """
-    model = getattr(model, "module", model)
-    head, no_decay, decay = [], [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        if head_lr_mult != 1.0 and "conv" in name and "encoder" not in name:
-            head.append(p)
-        elif p.ndim <= 1 or name.endswith(".bias") or "token" in name:
-            no_decay.append(p)
-        else:
-            decay.append(p)
-    groups = [
-        {"params": head, "lr": lr * head_lr_mult, "weight_decay": weight_decay, "name": f"head_x{head_lr_mult:g}"},
-        {"params": no_decay, "lr": lr, "weight_decay": 0.0, "name": "no_decay"},
-        {"params": decay, "lr": lr, "weight_decay": weight_decay, "name": "decay"},
-    ]
-    return [g for g in groups if g["params"]]
+    return split_groups(model, weight_decay, lr, lambda key: "conv" in key and "encoder" not in key, head_lr_mult,
+                        "head", boosted_first=True)
 
 
 def build_partseg_optimizer(model, cfg) -> torch.optim.AdamW:
@@ -236,15 +221,10 @@ def train_partseg(cfg, evaluate: Callable) -> dict:
                     res["instance_miou"] > best["instance_miou"]
                 if better:
                     best = {"epoch": epoch, **{k: res[k] for k in ("instance_miou", "class_miou", "accuracy")}}
-                    if info.is_main:
-                        _save(model, best_path)
+                    run.save_weights(model, best_path)
                     line += " (best)"
-            log.log("epoch", epoch, **record)
-            log.info(line)
-            run.save(epoch, model, optimizer, schedule, extra={"best": best})
-        if info.is_main:
-            _save(model, last_model_path)
-        dist.barrier()
+            run.end_epoch(epoch, record, line, model, optimizer, schedule, best)
+        run.save_weights(model, last_model_path, wait=True)
 
         final = dist.unwrap(model)
         chosen = "last"
@@ -277,9 +257,3 @@ def train_partseg(cfg, evaluate: Callable) -> dict:
         return summary
     finally:
         run.close()
-
-
-def _save(model, prefix: str) -> None:
-    from recon.checkpoint import save_model
-
-    save_model(dist.unwrap(model), prefix)

@@ -12,7 +12,8 @@ from torch import nn
 
 from recon.checkpoint import read_checkpoint
 from recon.engine import checkpointing
-from recon.engine.train_finetune import _save_model, _write_summary
+from recon.checkpoint import save_model as _save_model
+from recon.engine.train_finetune import _write_summary
 from recon.engine.train_pretrain import save_backbone
 
 

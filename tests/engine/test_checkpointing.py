@@ -27,7 +27,7 @@ while True:
     "ckpt-best": """
 import os, sys, torch
 from torch import nn
-from recon.engine.train_finetune import _save_model
+from recon.checkpoint import save_model as _save_model
 model = nn.Linear(2000, 2000)  # 16 MB of weights
 i = 0
 while True:
