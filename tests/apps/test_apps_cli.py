@@ -95,11 +95,17 @@ def test_a_config_value_of_the_wrong_type_names_its_key(tmp_path, capsys):
 
 
 def _run_cli(args, env_extra=None, cwd=None):
+    import tempfile
+
+    import recon
+
+    # the recon this process imported (the installed one in CI, whose _C the checkout lacks), run outside the
+    # checkout: `python -m` puts the working folder first on sys.path
     env = dict(os.environ, **(env_extra or {}))
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(recon.__file__)))
     env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     return subprocess.run([sys.executable, "-m", "recon.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
+                          timeout=300, cwd=cwd or tempfile.gettempdir())
 
 
 def test_recon_debug_shows_the_traceback_of_a_user_error():

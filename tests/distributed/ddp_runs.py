@@ -7,8 +7,14 @@ import sys
 
 from safetensors.torch import load_file
 
+import recon
+
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The folder holding the recon this test process imported: the installed package in CI (the checkout has
+# no compiled _C there), the checkout when it is built in place. Children must import the same one, and
+# run outside the checkout, since `python -m` puts the working folder first on sys.path.
 ROOT = os.path.dirname(os.path.dirname(HERE))
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(recon.__file__)))
 
 FINETUNE = ["finetune", "demo/finetune", "data.args.num_per_class=4", "model.depth=2", "train.epochs=3",
             "scheduler.t_initial=3", "eval.votes=1", "train.batch_size=8", "log.progress=false",
@@ -18,7 +24,7 @@ FINETUNE = ["finetune", "demo/finetune", "data.args.num_per_class=4", "model.dep
 def env() -> dict:
     """For child processes: the checkout importable, 1 thread each, gloo on the loopback interface."""
     e = dict(os.environ)
-    e["PYTHONPATH"] = os.pathsep.join([ROOT, HERE] + [p for p in e.get("PYTHONPATH", "").split(os.pathsep) if p])
+    e["PYTHONPATH"] = os.pathsep.join([PACKAGE_ROOT, HERE] + [p for p in e.get("PYTHONPATH", "").split(os.pathsep) if p])
     e["OMP_NUM_THREADS"] = "1"
     e["GLOO_SOCKET_IFNAME"] = "lo"
     return e
@@ -31,7 +37,7 @@ def command(launcher: list, data, out, *extra) -> list:
 
 def run(launcher: list, data, out, *extra, timeout: int = 400) -> subprocess.CompletedProcess:
     res = subprocess.run(command(launcher, data, out, *extra), env=env(), capture_output=True, text=True,
-                         timeout=timeout)
+                         timeout=timeout, cwd=os.path.dirname(os.fspath(out)))
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
     return res
 

@@ -72,7 +72,7 @@ def teachers(root: str) -> None:
                          num_points=128, image_size=32, workers=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        text, image = build_text_teacher("tiny"), build_image_teacher("tiny")
+        text, image = build_text_teacher("tiny", "random"), build_image_teacher("tiny", "random")
     cache = TeacherFeatureCache(os.path.join(root, "cache"), ds, text, image, views=2, progress=False)
     for store in (cache.text_store, cache.image_store):
         _count_builds(store, "open_for_write", root)

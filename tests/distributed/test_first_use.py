@@ -20,7 +20,7 @@ WORKER = os.path.join(HERE, "first_use_worker.py")
 
 def _race(kind, roots, env, python, timeout=300):
     """Two processes through every root, arriving together at each; returns the builds per root."""
-    procs = [subprocess.Popen([python, WORKER, kind, str(me), *map(str, roots)], env=env,
+    procs = [subprocess.Popen([python, WORKER, kind, str(me), *map(str, roots)], env=env, cwd=os.path.dirname(os.fspath(roots[0])),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for me in range(2)]
     outs = [p.communicate(timeout=timeout) for p in procs]
     for p, (out, err) in zip(procs, outs):
@@ -76,7 +76,7 @@ def build():
     atomic_write({target!r}, write)
 build_once({target!r}, lambda: __import__("os").path.exists({target!r}), build)
 """
-    proc = subprocess.Popen([python, "-c", code], env=subprocess_env, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([python, "-c", code], env=subprocess_env, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         assert proc.stdout.readline().strip() == "writing"  # holds the lock, mid-write
         t0 = time.time()

@@ -47,7 +47,7 @@ def test_a_worker_killed_after_a_checkpoint_comes_back_and_ends_bit_exact(shared
     out = tmp_path / "elastic"
     cmd = ddp_runs.command(["--standalone", "--nproc_per_node=2", "--max-restarts=1"], data, out, "--resume")
     proc = subprocess.Popen(cmd, env=ddp_runs.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            start_new_session=True, cwd=tmp_path)
     try:
         deadline = time.time() + 300
         while not (out / "ckpt-last.pt").exists():
@@ -74,7 +74,7 @@ def test_two_single_process_nodes_equal_one_node_with_two_processes(shared, tmp_
                     f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=recon-two-nodes", "--local-addr=127.0.0.1"]
         procs.append(subprocess.Popen(ddp_runs.command(launcher, data, out), env=ddp_runs.env(),
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                      start_new_session=True))
+                                      start_new_session=True, cwd=tmp_path))
     try:
         logs = [p.communicate(timeout=400)[0] for p in procs]
     finally:

@@ -117,12 +117,15 @@ def test_two_process_gloo_ddp_merges_every_test_shape(tmp_path):
 
     root = write_shapenetpart(tmp_path / "spn")
     out = tmp_path / "ddp"
+    import recon
+
+    # the recon this process imported (installed in CI), run outside the checkout (`-m` puts the cwd first)
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(recon.__file__)))
     env = dict(os.environ, OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
-                                           os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "recon.cli",
            "partseg", "partseg/shapenetpart", *tiny_overrides(root, out), "device=cpu", "--no-png"]
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     summary = json.load(open(out / "summary.json"))
     assert summary["test"]["shapes"] == 6  # 3 categories x 2 test shapes, split over two processes
