@@ -10,7 +10,10 @@
 ``recon.engine.optim.build_optimizer`` (``--optimizer`` as ``optimizer.impl``; ``auto`` = fused) and,
 for the compiled rows, ``recon.compile.compile_model`` as ``train.compile: true`` uses it.
 
-Each row: one model, eager or ``torch.compile``-d (fullgraph), at one thread count; the median step time
+Each row: one model at one thread count, run three ways: ``official`` (the released code's layout and
+CPU-default AdamW re-expressed on recon's modules, benchmarks/_official_form.py: the official code itself
+needs CUDA), recon ``eager`` and recon ``torch.compile``-d (fullgraph); the last column is the largest
+logit difference from recon's eager forward (eval mode). For each, the median step time
 over ``--steps`` timed steps after ``--warmup`` steps (compilation happens in the warm-up and is reported
 apart). Eager rows also give the share of the step spent in each part of the model (forward of the
 tokenizer, patch embedding, positional MLP, blocks, head), in backward and in the optimizer step,
@@ -52,15 +55,27 @@ def _optimizer(model, impl: str):
     return torch.optim.AdamW(groups, lr=1e-4, **kwargs)
 
 
-def _step(model, opt, points, labels):
-    loss = F.cross_entropy(model(points), labels)
-    loss.backward()
-    opt.step()
-    opt.zero_grad(set_to_none=True)
-    return loss
+def _autocast(amp: str):
+    """``--amp bf16``: the forward under CPU bfloat16 autocast, as ``train.amp: bf16`` runs it."""
+    import contextlib
+
+    return torch.autocast("cpu", dtype=torch.bfloat16) if amp == "bf16" else contextlib.nullcontext()
 
 
-def _engine(model, impl: str, npoints: int, point_all: int):
+def _plain_step(amp: str):
+    def step(model, opt, points, labels):
+        with _autocast(amp):
+            logits = model(points)
+        loss = F.cross_entropy(logits.float(), labels)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss
+
+    return step
+
+
+def _engine(model, impl: str, npoints: int, point_all: int, amp: str = "none"):
     from recon.engine.builders import build_transform
     from recon.engine.optim import build_optimizer
     from recon.engine.train_finetune import classification_step
@@ -70,7 +85,8 @@ def _engine(model, impl: str, npoints: int, point_all: int):
     step_fn = classification_step(npoints, point_all, build_transform("rotate"))
 
     def step(run, opt_, points, labels):
-        loss = step_fn(run, {"points": points, "label": labels})["loss"]
+        with _autocast(amp):
+            loss = step_fn(run, {"points": points, "label": labels})["loss"]
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -79,7 +95,7 @@ def _engine(model, impl: str, npoints: int, point_all: int):
     return opt, step
 
 
-def _part_shares(model, opt, points, labels, repeats: int = 3) -> dict:
+def _part_shares(model, opt, points, labels, amp: str = "none", repeats: int = 3) -> dict:
     """Seconds per part of one eager step, from forward hooks on the model's direct children."""
     spent: dict = {}
     starts: dict = {}
@@ -91,7 +107,9 @@ def _part_shares(model, opt, points, labels, repeats: int = 3) -> dict:
     try:
         for _ in range(repeats):
             t0 = time.perf_counter()
-            loss = F.cross_entropy(model(points), labels)
+            with _autocast(amp):
+                logits = model(points)
+            loss = F.cross_entropy(logits.float(), labels)
             t1 = time.perf_counter()
             loss.backward()
             t2 = time.perf_counter()
@@ -111,19 +129,24 @@ def _part_shares(model, opt, points, labels, repeats: int = 3) -> dict:
 
 
 def measure(name: str, mode: str, threads: int, batch: int, npoints: int, steps: int, warmup: int,
-            optimizer: str, seed: int = 0, engine: bool = False, point_all: int | None = None) -> dict:
+            optimizer: str, seed: int = 0, engine: bool = False, point_all: int | None = None, amp: str = "none") -> dict:
     from recon.models import create_model
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     model = create_model(name, num_classes=15, npoints=npoints).train()
+    if mode == "official":
+        from _official_form import official_form
+
+        official_form(model)
+        optimizer = "for"  # torch's CPU default, which the official code gets
     n_in = point_all if engine and point_all else npoints
     points = torch.rand(batch, n_in, 3) * 2 - 1
     labels = torch.randint(0, 15, (batch,))
     if engine:
-        opt, step = _engine(model, optimizer, npoints, n_in)
+        opt, step = _engine(model, optimizer, npoints, n_in, amp)
     else:
-        opt, step = _optimizer(model, optimizer), _step
+        opt, step = _optimizer(model, optimizer), _plain_step(amp)
     run = model
     compile_s = 0.0
     if mode == "compiled":
@@ -146,17 +169,39 @@ def measure(name: str, mode: str, threads: int, batch: int, npoints: int, steps:
     med = statistics.median(times)
     row = {"model": name, "mode": mode, "threads": threads, "batch": batch, "npoints": npoints,
            "optimizer": optimizer, "step_s": med, "samples_per_s": batch / med, "compile_s": compile_s,
-           "steps": steps, "engine": engine, "point_all": n_in}
+           "steps": steps, "engine": engine, "point_all": n_in, "amp": amp}
     if mode == "eager" and not engine:
-        row["shares"] = _part_shares(model, opt, points, labels)
+        row["shares"] = _part_shares(model, opt, points, labels, amp)
+    if mode == "compiled":
+        row["max_abs_diff_vs_eager"] = _compiled_vs_eager(model, run, points[:2], amp)
+    if mode == "official":
+        from _official_form import check_same_logits
+
+        row["max_abs_diff_vs_eager"] = check_same_logits(name, npoints)
     return row
+
+
+@torch.no_grad()
+def _compiled_vs_eager(model, run, points, amp: str) -> float:
+    """Max |logit difference| of the compiled and the eager forward (eval mode: no drop path, BN running
+    statistics, so both see the same function; costs one more, forward-only, compilation)."""
+    model.eval()
+    try:
+        with _autocast(amp):
+            compiled = run(points).float()
+            eager = type(model).forward(model, points).float()
+    finally:
+        model.train()
+    return float((compiled - eager).abs().max())
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["recon_base", "recon_small", "recon_tiny", "pointmae_base"])
-    p.add_argument("--modes", nargs="+", default=None, choices=["eager", "compiled"],
-                   help="default: both (--quick: eager only; compiling takes minutes on 2 cores)")
+    p.add_argument("--modes", nargs="+", default=None, choices=["official", "eager", "compiled"],
+                   help="default: all three (--quick: eager only; compiling takes minutes on 2 cores). "
+                        "official: the released code's layout and CPU-default AdamW on recon's modules "
+                        "(benchmarks/_official_form.py; the official code itself needs CUDA)")
     p.add_argument("--threads", nargs="+", type=int, default=None, help="default: 1 and all cores")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--npoints", type=int, default=2048)
@@ -165,6 +210,8 @@ def main(argv=None) -> int:
     p.add_argument("--optimizer", default="foreach", choices=["auto", "for", "foreach", "fused"],
                    help="AdamW implementation (official groups, lr x10 on 'cls' params; auto: fused where torch "
                         "has it)")
+    p.add_argument("--amp", default="none", choices=["none", "bf16"],
+                   help="bf16: the forward under CPU bfloat16 autocast (train.amp: bf16)")
     p.add_argument("--engine", action="store_true",
                    help="time the finetune loop's step (sampling, rotation, engine optimizer, recon.compile)")
     p.add_argument("--point-all", type=int, default=None,
@@ -177,7 +224,7 @@ def main(argv=None) -> int:
         args.models, args.batch, args.npoints, args.steps, args.warmup = ["recon_tiny"], 2, 256, 1, 0
         args.threads = args.threads or [1]
         args.modes = args.modes or ["eager"]
-    args.modes = args.modes or ["eager", "compiled"]
+    args.modes = args.modes or ["official", "eager", "compiled"]
     threads = args.threads or sorted({1, torch.get_num_threads()})
     try:
         from tqdm import tqdm
@@ -187,17 +234,23 @@ def main(argv=None) -> int:
     cases = [(m, mode, t) for m in args.models for t in threads for mode in args.modes]
     rows = []
     what = f"engine finetune step from {args.point_all or args.npoints} points" if args.engine else "model step"
-    print(f"# torch {torch.__version__}, {what}, batch {args.batch} x {args.npoints} points, AdamW {args.optimizer}")
+    print(f"# torch {torch.__version__}, {what}, batch {args.batch} x {args.npoints} points, AdamW {args.optimizer}, amp {args.amp}")
     for name, mode, t in tqdm(cases, desc="train_step", unit="case"):
         rows.append(measure(name, mode, t, args.batch, args.npoints, args.steps, args.warmup, args.optimizer,
-                            engine=args.engine, point_all=args.point_all))
-    print(f"{'model':<15} {'mode':<9} {'thr':>3} {'step s':>8} {'samples/s':>10} {'vs eager':>8} {'compile s':>9}")
-    eager = {(r["model"], r["threads"]): r["step_s"] for r in rows if r["mode"] == "eager"}
+                            engine=args.engine, point_all=args.point_all, amp=args.amp))
+    print(f"{'model':<15} {'mode':<9} {'thr':>3} {'step s':>8} {'samples/s':>10} {'vs official':>11} "
+          f"{'vs eager':>8} {'compile s':>9} {'max|d|':>8}")
+
+    def base_of(mode):
+        return {(r["model"], r["threads"]): r["step_s"] for r in rows if r["mode"] == mode}
+
+    official, eager = base_of("official"), base_of("eager")
     for r in rows:
-        base = eager.get((r["model"], r["threads"]))
-        ratio = f"{base / r['step_s']:.2f}x" if base else "-"
+        key = (r["model"], r["threads"])
+        ratios = [f"{b[key] / r['step_s']:.2f}x" if key in b else "-" for b in (official, eager)]
+        diff = f"{r['max_abs_diff_vs_eager']:.1e}" if "max_abs_diff_vs_eager" in r else "-"
         print(f"{r['model']:<15} {r['mode']:<9} {r['threads']:>3} {r['step_s']:>8.3f} {r['samples_per_s']:>10.2f} "
-              f"{ratio:>8} {r['compile_s']:>9.1f}")
+              f"{ratios[0]:>11} {ratios[1]:>8} {r['compile_s']:>9.1f} {diff:>8}")
     for r in rows:
         if "shares" in r:
             parts = ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["shares"].items())

@@ -6,6 +6,11 @@ official modules give 10.802 / 6.575 / 4.999 GFLOPs (ReCon base / small / tiny, 
 ``F.scaled_dot_product_attention`` runs on CPU, so one is added here (same formula as its CUDA
 siblings). The paper's "#F" column is multiply-adds without the attention matmuls
 (``q·kᵀ``, ``attn·v``), as fvcore/thop count: :attr:`FlopCount.paper_macs`.
+
+recon's patch embedding takes one product per group where the official ``Encoder`` takes it per
+point (the global half of its third convolution, :meth:`recon.models.tokenizer.PatchEmbed.saved_flops`).
+``flops`` keeps the architecture's count, so tables stay comparable with the paper's and the
+official code's; ``executed_flops`` is what recon's forward actually runs.
 """
 
 from __future__ import annotations
@@ -39,10 +44,12 @@ class FlopCount:
     Attributes:
         flops: FLOPs, 2 per multiply-add, every matmul/conv (``FlopCounterMode``).
         attention_flops: the part spent in attention matmuls (``q·kᵀ``, ``attn·v``).
+        executed_flops: FLOPs recon's forward runs (``flops`` less the products its modules share).
     """
 
     flops: int
     attention_flops: int
+    executed_flops: int | None = None
 
     @property
     def macs(self) -> float:
@@ -64,8 +71,16 @@ def count_params(model: nn.Module, trainable_only: bool = False) -> int:
 def count_flops(model: nn.Module, *inputs, **kwargs) -> FlopCount:
     """Count the FLOPs of ``model(*inputs, **kwargs)`` (run once, under ``no_grad``)."""
     mode = FlopCounterMode(display=False, custom_mapping={_aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_flops})
-    with mode:
-        model(*inputs, **kwargs)
+    saved = []
+    hooks = [m.register_forward_hook(lambda mod, args, out: saved.append(mod.saved_flops(args[0].shape)))
+             for m in model.modules() if callable(getattr(m, "saved_flops", None))]
+    try:
+        with mode:
+            model(*inputs, **kwargs)
+    finally:
+        for h in hooks:
+            h.remove()
     per_op = mode.get_flop_counts().get("Global", {})
     attn = sum(int(v) for op, v in per_op.items() if op in _ATTENTION_OPS or getattr(op, "overloadpacket", None) in _ATTENTION_OPS)
-    return FlopCount(int(mode.get_total_flops()), attn)
+    executed = int(mode.get_total_flops())
+    return FlopCount(executed + sum(saved), attn, executed)

@@ -107,13 +107,24 @@ def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     return x.view(B, N, num_heads, C // num_heads).transpose(1, 2)
 
 
+# Largest L * Lk for which CPU attention materialises the (B, H, L, Lk) map: at ReCon's token counts
+# (128-256) CPU flash attention's backward is the slower kernel (3x in bfloat16 on AMX, where the
+# explicit products are matmuls; benchmarks/RESULTS.md); beyond this the map's memory matters more.
+_CPU_EXPLICIT_MAX = 256 * 256
+
+
+def _explicit_on_cpu(q: torch.Tensor, k: torch.Tensor) -> bool:
+    return q.device.type == "cpu" and q.shape[-2] * k.shape[-2] <= _CPU_EXPLICIT_MAX
+
+
 def _attend(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, return_attention: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Multi-head attention on ``(B, H, L, hd)`` tensors; returns ``(B, L, H*hd)`` and maybe the map."""
-    if return_attention:
+    if return_attention or _explicit_on_cpu(q, k):
         attn = torch.matmul(q, k.transpose(-2, -1)).mul_(scale).softmax(dim=-1)
         out = torch.matmul(attn, v)
+        attn = attn if return_attention else None
     else:
         attn = None
         out = F.scaled_dot_product_attention(q, k, v, scale=scale)
@@ -143,8 +154,10 @@ class Attention(nn.Module):
         """``x (B, N, C)`` -> ``(B, N, C)`` and the map ``(B, H, N, N)`` when asked (else None)."""
         B, N, C = x.shape
         H = self.num_heads
-        qkv = self.qkv(x).view(B, N, 3, H, C // H).permute(2, 0, 3, 1, 4)
-        out, attn = _attend(qkv[0], qkv[1], qkv[2], self.scale, return_attention)
+        # unbind, not qkv[i]: the backward stacks the three gradients once, where indexing builds a
+        # zero tensor of qkv's size per index and re-lays the sum again before the linear's backward.
+        q, k, v = (t.transpose(1, 2) for t in self.qkv(x).view(B, N, 3, H, C // H).unbind(2))
+        out, attn = _attend(q, k, v, self.scale, return_attention)
         return self.proj(out), attn
 
 
@@ -171,8 +184,8 @@ class CrossAttention(nn.Module):
         B, N, C = context.shape
         H = self.num_heads
         q = _heads(self.q(x), H)
-        kv = self.kv(context).view(B, N, 2, H, C // H).permute(2, 0, 3, 1, 4)
-        out, attn = _attend(q, kv[0], kv[1], self.scale, return_attention)
+        k, v = (t.transpose(1, 2) for t in self.kv(context).view(B, N, 2, H, C // H).unbind(2))
+        out, attn = _attend(q, k, v, self.scale, return_attention)
         return self.proj(out), attn
 
 

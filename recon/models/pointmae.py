@@ -95,7 +95,7 @@ class PointMAEClassifier(PointMAEBackbone):
     @staticmethod
     def pool(features: dict) -> torch.Tensor:
         """``[cls, max over local]`` -> ``(B, 2C)``."""
-        return torch.cat([features["cls"], features["local"].amax(dim=1)], dim=-1)
+        return torch.cat([features["cls"], features["local"].max(dim=1).values], dim=-1)
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         f = self.pool(self.forward_features(points))

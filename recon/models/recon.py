@@ -188,7 +188,7 @@ class ReConClassifier(ReConBackbone):
     def pool(features: dict) -> torch.Tensor:
         """``[cls, img, text, max over local tokens]`` -> ``(B, 4C)`` (the official head input)."""
         return torch.cat(
-            [features["cls"], features["img"], features["text"], features["local"].amax(dim=1)], dim=-1
+            [features["cls"], features["img"], features["text"], features["local"].max(dim=1).values], dim=-1
         )
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:

@@ -120,6 +120,12 @@ class PatchEmbed(nn.Module):
         """The parameter dtype: :class:`Group` converts the input clouds to it."""
         return self.first_conv[0].weight.dtype
 
+    def saved_flops(self, shape) -> int:
+        """FLOPs the official ``Encoder`` spends on input ``shape`` (B, G, S, 3) that :meth:`forward` does not:
+        the global half of the third convolution is taken once per group instead of once per point."""
+        B, G, S = shape[0], shape[1], shape[2]
+        return 2 * B * G * (S - 1) * self.first_conv[3].out_channels * self.second_conv[0].out_channels
+
     def forward(self, point_groups: torch.Tensor) -> torch.Tensor:
         # The kernel-1 convolutions run as linears on (points, channels) rows: the same weights and
         # products as the Conv1d modules (whose keys stay), without the convolution path's layout
@@ -130,10 +136,17 @@ class PatchEmbed(nn.Module):
         conv3, bn2, act2, conv4 = self.second_conv
         f = F.linear(point_groups.reshape(B * G * S, 3), conv1.weight.squeeze(-1), conv1.bias)
         f = F.linear(act1(bn1(f)), conv2.weight.squeeze(-1), conv2.bias).view(B * G, S, -1)
-        g = f.amax(dim=1, keepdim=True)
-        f = torch.cat([g.expand(-1, S, -1), f], dim=2).view(B * G * S, -1)
-        f = F.linear(act2(bn2(F.linear(f, conv3.weight.squeeze(-1), conv3.bias))), conv4.weight.squeeze(-1), conv4.bias)
-        return f.view(B * G, S, -1).amax(dim=1).reshape(B, G, self.encoder_channel)
+        g = f.max(dim=1).values
+        # conv3 reads [global, point] features; its global half is the same product for all S points of a
+        # group, so it is taken once per group and broadcast: half the FLOPs of the widest layer and no
+        # (rows, 512) concatenation, the same sums up to rounding.
+        c = g.shape[-1]
+        w3 = conv3.weight.squeeze(-1)
+        h = F.linear(f, w3[:, c:]).add_(F.linear(g, w3[:, :c], conv3.bias).unsqueeze(1))
+        f = F.linear(act2(bn2(h.view(B * G * S, -1))), conv4.weight.squeeze(-1), conv4.bias)
+        # max with indices (as released): its backward routes each gradient to one point, where amax's
+        # splits ties and costs several full-size passes (comparison, counts, casts).
+        return f.view(B * G, S, -1).max(dim=1).values.reshape(B, G, self.encoder_channel)
 
 
 class PosEmbed(nn.Sequential):

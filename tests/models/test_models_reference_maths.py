@@ -129,6 +129,38 @@ def test_block_attention_maps_match_sdpa_path():
     torch.testing.assert_close(attn.sum(-1), torch.ones(2, H, 3))
 
 
+@pytest.mark.parametrize("amp", [False, True], ids=["fp32", "bf16-autocast"])
+def test_cpu_explicit_attention_equals_sdpa(monkeypatch, amp):
+    """Short CPU sequences take the explicit-softmax path; longer ones (or a zero limit) take SDPA:
+    the block's outputs and every parameter gradient agree between the two."""
+    import recon.models.layers as layers
+
+    C, H = 48, 3
+    blk = _randomise(ReConBlock(C, H)).train()
+    x = torch.randn(2, 13, C)
+
+    def run(limit):
+        monkeypatch.setattr(layers, "_CPU_EXPLICIT_MAX", limit)
+        blk.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            q, v, _ = blk(x[:, :3], x[:, 3:])
+        (q.float().square().sum() + v.float().square().sum()).backward()
+        return q.float(), v.float(), {n: p.grad.clone() for n, p in blk.named_parameters()}
+
+    q1, v1, g1 = run(0)  # SDPA
+    q2, v2, g2 = run(layers._CPU_EXPLICIT_MAX if layers._CPU_EXPLICIT_MAX else 256 * 256)
+    tol = dict(rtol=2e-2, atol=2e-2) if amp else dict(rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(q1, q2, **tol)
+    torch.testing.assert_close(v1, v2, **tol)
+    for n in g1:
+        if amp:  # bfloat16 rounds each product differently on the two paths: compare whole gradients
+            assert (g1[n] - g2[n]).norm() <= 2e-2 * g1[n].norm(), n
+        else:
+            torch.testing.assert_close(g1[n], g2[n], **tol, msg=lambda m, n=n: f"{n}: {m}")
+    assert layers._explicit_on_cpu(torch.empty(1, 1, 128, 8), torch.empty(1, 1, 128, 8))
+    assert not layers._explicit_on_cpu(torch.empty(1, 1, 1024, 8), torch.empty(1, 1, 1024, 8))
+
+
 def _bn(x, sd, name):
     """BatchNorm in eval: running statistics, eps 1e-5."""
     rm, rv = sd[name + ".running_mean"], sd[name + ".running_var"]
