@@ -90,6 +90,16 @@ def _chamfer_grads(
     return (tx + to_x).to(x.dtype), (ty + to_y).to(y.dtype)
 
 
+def _loss_pair(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The losses take mixed float dtypes: under CPU/CUDA autocast a prediction comes out in
+    bfloat16/float16 while its target stays float32, so both go to the wider dtype (the raw op keeps
+    refusing a mismatch)."""
+    if x.dtype != y.dtype and x.is_floating_point() and y.is_floating_point():
+        dt = torch.promote_types(x.dtype, y.dtype)
+        return x.to(dt), y.to(dt)
+    return x, y
+
+
 class ChamferDistanceL2(torch.nn.Module):
     """Chamfer-L2 loss of the official code (``cdl2``): ``mean(d_xy) + mean(d_yx)``.
 
@@ -100,7 +110,7 @@ class ChamferDistanceL2(torch.nn.Module):
     """
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        d_xy, d_yx, _, _ = chamfer_distance(x, y)
+        d_xy, d_yx, _, _ = chamfer_distance(*_loss_pair(x, y))
         return d_xy.mean() + d_yx.mean()
 
 
@@ -115,7 +125,7 @@ class ChamferDistanceL1(torch.nn.Module):
     """
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        d_xy, d_yx, _, _ = chamfer_distance(x, y)
+        d_xy, d_yx, _, _ = chamfer_distance(*_loss_pair(x, y))
         return (d_xy.sqrt().mean() + d_yx.sqrt().mean()) / 2
 
 

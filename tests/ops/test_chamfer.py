@@ -92,6 +92,24 @@ def test_losses(device):
     assert torch.isfinite(xg.grad).all() and xg.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("low", [torch.bfloat16, torch.float16])
+def test_losses_take_an_autocast_prediction_and_a_float32_target(device, low):
+    """train.amp: the decoder's prediction is low precision, the target float32: the loss runs in float32
+    and the gradient reaches the prediction in its own dtype; the raw op still refuses the mix."""
+    x = cloud(2, 30, device=device)
+    y = cloud(2, 40, device=device, seed=5)
+    xl = x.to(low).requires_grad_()
+    for loss in (ChamferDistanceL2(), ChamferDistanceL1()):
+        got = loss(xl, y)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, loss(xl.detach().float(), y), rtol=0, atol=0)
+        got.backward()
+        assert xl.grad.dtype == low and torch.isfinite(xl.grad.float()).all()
+        xl.grad = None
+    with pytest.raises(TypeError, match="same dtype"):
+        chamfer_distance(xl, y)
+
+
 def test_double_backward_gradgradcheck(device):
     x = cloud(2, 9, dtype=torch.float64, device=device).requires_grad_()
     y = cloud(2, 13, dtype=torch.float64, device=device, seed=7).requires_grad_()
