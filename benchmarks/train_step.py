@@ -62,11 +62,19 @@ def _autocast(amp: str):
     return torch.autocast("cpu", dtype=torch.bfloat16) if amp == "bf16" else contextlib.nullcontext()
 
 
+def _loss(model, batch, amp: str):
+    """Forward + loss of one batch: cross-entropy of a classifier, or a pretraining model's own loss
+    (reconstruction + teacher-feature regression) when the batch carries teacher features."""
+    with _autocast(amp):
+        if "img_feat" in batch:
+            return model(batch["points"], img_feat=batch["img_feat"], text_feat=batch["text_feat"])["loss"].float()
+        logits = model(batch["points"])
+    return F.cross_entropy(logits.float(), batch["label"])
+
+
 def _plain_step(amp: str):
-    def step(model, opt, points, labels):
-        with _autocast(amp):
-            logits = model(points)
-        loss = F.cross_entropy(logits.float(), labels)
+    def step(model, opt, batch):
+        loss = _loss(model, batch, amp)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -84,9 +92,9 @@ def _engine(model, impl: str, npoints: int, point_all: int, amp: str = "none"):
                                   "impl": "auto" if impl == "auto" else impl})
     step_fn = classification_step(npoints, point_all, build_transform("rotate"))
 
-    def step(run, opt_, points, labels):
+    def step(run, opt_, batch):
         with _autocast(amp):
-            loss = step_fn(run, {"points": points, "label": labels})["loss"]
+            loss = step_fn(run, batch)["loss"]
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -95,21 +103,23 @@ def _engine(model, impl: str, npoints: int, point_all: int, amp: str = "none"):
     return opt, step
 
 
-def _part_shares(model, opt, points, labels, amp: str = "none", repeats: int = 3) -> dict:
+def _part_shares(model, opt, batch, amp: str = "none", repeats: int = 3) -> dict:
     """Seconds per part of one eager step, from forward hooks on the model's direct children."""
     spent: dict = {}
     starts: dict = {}
     hooks = []
-    for name, child in model.named_children():
+    parts = list(model.named_children())
+    if hasattr(model, "MAE_encoder"):  # pretraining calls the backbone's parts, not the backbone itself
+        parts = [(n, c) for n, c in parts if n != "MAE_encoder"]
+        parts += [(f"encoder.{n}", c) for n, c in model.MAE_encoder.named_children()]
+    for name, child in parts:
         hooks.append(child.register_forward_pre_hook(lambda m, a, n=name: starts.__setitem__(n, time.perf_counter())))
         hooks.append(child.register_forward_hook(
             lambda m, a, o, n=name: spent.__setitem__(n, spent.get(n, 0.0) + time.perf_counter() - starts[n])))
     try:
         for _ in range(repeats):
             t0 = time.perf_counter()
-            with _autocast(amp):
-                logits = model(points)
-            loss = F.cross_entropy(logits.float(), labels)
+            loss = _loss(model, batch, amp)
             t1 = time.perf_counter()
             loss.backward()
             t2 = time.perf_counter()
@@ -129,20 +139,29 @@ def _part_shares(model, opt, points, labels, amp: str = "none", repeats: int = 3
 
 
 def measure(name: str, mode: str, threads: int, batch: int, npoints: int, steps: int, warmup: int,
-            optimizer: str, seed: int = 0, engine: bool = False, point_all: int | None = None, amp: str = "none") -> dict:
+            optimizer: str, seed: int = 0, engine: bool = False, point_all: int | None = None, amp: str = "none",
+            task: str = "finetune") -> dict:
     from recon.models import create_model
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    model = create_model(name, num_classes=15, npoints=npoints).train()
+    if task == "pretrain":
+        model = create_model(f"{name}_pretrain", npoints=npoints).train()
+    else:
+        model = create_model(name, num_classes=15, npoints=npoints).train()
     if mode == "official":
         from _official_form import official_form
 
         official_form(model)
         optimizer = "for"  # torch's CPU default, which the official code gets
     n_in = point_all if engine and point_all else npoints
-    points = torch.rand(batch, n_in, 3) * 2 - 1
-    labels = torch.randint(0, 15, (batch,))
+    data = {"points": torch.rand(batch, n_in, 3) * 2 - 1, "label": torch.randint(0, 15, (batch,))}
+    if task == "pretrain":  # cached teacher features, as the engine feeds them
+        if getattr(model, "img_proj", None) is not None:
+            data["img_feat"] = torch.randn(batch, model.img_proj.out_features)
+            data["text_feat"] = torch.randn(batch, model.text_proj.out_features)
+        else:  # Point-MAE: reconstruction only
+            data["img_feat"] = data["text_feat"] = None
     if engine:
         opt, step = _engine(model, optimizer, npoints, n_in, amp)
     else:
@@ -157,24 +176,24 @@ def measure(name: str, mode: str, threads: int, batch: int, npoints: int, steps:
         else:
             run = torch.compile(model, fullgraph=True)
         t0 = time.perf_counter()
-        step(run, opt, points, labels)
+        step(run, opt, data)
         compile_s = time.perf_counter() - t0
     for _ in range(warmup):
-        step(run, opt, points, labels)
+        step(run, opt, data)
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
-        step(run, opt, points, labels)
+        step(run, opt, data)
         times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     row = {"model": name, "mode": mode, "threads": threads, "batch": batch, "npoints": npoints,
            "optimizer": optimizer, "step_s": med, "samples_per_s": batch / med, "compile_s": compile_s,
-           "steps": steps, "engine": engine, "point_all": n_in, "amp": amp}
+           "steps": steps, "engine": engine, "point_all": n_in, "amp": amp, "task": task}
     if mode == "eager" and not engine:
-        row["shares"] = _part_shares(model, opt, points, labels, amp)
-    if mode == "compiled":
-        row["max_abs_diff_vs_eager"] = _compiled_vs_eager(model, run, points[:2], amp)
-    if mode == "official":
+        row["shares"] = _part_shares(model, opt, data, amp)
+    if mode == "compiled" and task == "finetune":  # (pretraining draws its masks at random)
+        row["max_abs_diff_vs_eager"] = _compiled_vs_eager(model, run, data["points"][:2], amp)
+    if mode == "official" and task == "finetune":
         from _official_form import check_same_logits
 
         row["max_abs_diff_vs_eager"] = check_same_logits(name, npoints)
@@ -210,6 +229,9 @@ def main(argv=None) -> int:
     p.add_argument("--optimizer", default="foreach", choices=["auto", "for", "foreach", "fused"],
                    help="AdamW implementation (official groups, lr x10 on 'cls' params; auto: fused where torch "
                         "has it)")
+    p.add_argument("--task", default="finetune", choices=["finetune", "pretrain"],
+                   help="pretrain: the <model>_pretrain model (60%% masked, cached teacher features), e.g. "
+                        "--task pretrain --batch 128 --npoints 1024 for the official pretraining shape")
     p.add_argument("--amp", default="none", choices=["none", "bf16"],
                    help="bf16: the forward under CPU bfloat16 autocast (train.amp: bf16)")
     p.add_argument("--engine", action="store_true",
@@ -233,11 +255,16 @@ def main(argv=None) -> int:
             return x
     cases = [(m, mode, t) for m in args.models for t in threads for mode in args.modes]
     rows = []
-    what = f"engine finetune step from {args.point_all or args.npoints} points" if args.engine else "model step"
+    if args.engine and args.task != "finetune":
+        p.error("--engine times the finetune loop's step; drop --task pretrain")
+    what = f"{args.task} model step"
+    if args.engine:
+        what = f"engine finetune step from {args.point_all or args.npoints} points"
     print(f"# torch {torch.__version__}, {what}, batch {args.batch} x {args.npoints} points, AdamW {args.optimizer}, amp {args.amp}")
     for name, mode, t in tqdm(cases, desc="train_step", unit="case"):
         rows.append(measure(name, mode, t, args.batch, args.npoints, args.steps, args.warmup, args.optimizer,
-                            engine=args.engine, point_all=args.point_all, amp=args.amp))
+                            engine=args.engine, point_all=args.point_all, amp=args.amp,
+                            task=args.task))
     print(f"{'model':<15} {'mode':<9} {'thr':>3} {'step s':>8} {'samples/s':>10} {'vs official':>11} "
           f"{'vs eager':>8} {'compile s':>9} {'max|d|':>8}")
 
