@@ -103,11 +103,22 @@ def _engine(model, impl: str, npoints: int, point_all: int, amp: str = "none"):
     return opt, step
 
 
-def _part_shares(model, opt, batch, amp: str = "none", repeats: int = 3) -> dict:
-    """Seconds per part of one eager step, from forward hooks on the model's direct children."""
+def _part_shares(model, opt, batch, amp: str = "none", repeats: int = 3) -> tuple[dict, dict]:
+    """Shares of one eager step per part (forward hooks on the model's direct children, backward, optimizer),
+    and the blocks' forward split by sublayer (norms, attention, MLP of either stream; summed over blocks)."""
     spent: dict = {}
     starts: dict = {}
+    inner: dict = {}
     hooks = []
+    for block in (m for m in model.modules() if type(m).__name__.endswith("Block")):
+        for sub, child in block.named_children():
+            if sub == "drop_path":
+                continue
+            hooks.append(child.register_forward_pre_hook(
+                lambda m, a, n=sub: starts.__setitem__(("inner", n), time.perf_counter())))
+            hooks.append(child.register_forward_hook(
+                lambda m, a, o, n=sub: inner.__setitem__(n, inner.get(n, 0.0) + time.perf_counter()
+                                                         - starts[("inner", n)])))
     parts = list(model.named_children())
     if hasattr(model, "MAE_encoder"):  # pretraining calls the backbone's parts, not the backbone itself
         parts = [(n, c) for n, c in parts if n != "MAE_encoder"]
@@ -135,7 +146,9 @@ def _part_shares(model, opt, batch, amp: str = "none", repeats: int = 3) -> dict
     children = sum(v for k, v in spent.items() if not k.startswith("(") and k not in ("backward", "optimizer"))
     spent["(forward, rest)"] -= children
     total = sum(spent.values())
-    return {k: round(v / total, 4) for k, v in spent.items()}
+    inner_total = sum(inner.values()) or 1.0
+    return ({k: round(v / total, 4) for k, v in spent.items()},
+            {k: round(v / inner_total, 4) for k, v in sorted(inner.items(), key=lambda kv: -kv[1])})
 
 
 def measure(name: str, mode: str, threads: int, batch: int, npoints: int, steps: int, warmup: int,
@@ -190,7 +203,7 @@ def measure(name: str, mode: str, threads: int, batch: int, npoints: int, steps:
            "optimizer": optimizer, "step_s": med, "samples_per_s": batch / med, "compile_s": compile_s,
            "steps": steps, "engine": engine, "point_all": n_in, "amp": amp, "task": task}
     if mode == "eager" and not engine:
-        row["shares"] = _part_shares(model, opt, data, amp)
+        row["shares"], row["block_parts"] = _part_shares(model, opt, data, amp)
     if mode == "compiled" and task == "finetune":  # (pretraining draws its masks at random)
         row["max_abs_diff_vs_eager"] = _compiled_vs_eager(model, run, data["points"][:2], amp)
     if mode == "official" and task == "finetune":
@@ -282,6 +295,8 @@ def main(argv=None) -> int:
         if "shares" in r:
             parts = ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["shares"].items())
             print(f"# {r['model']} eager, {r['threads']} thr: {parts}")
+            inner = ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["block_parts"].items())
+            print(f"#   blocks' forward by sublayer: {inner}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
