@@ -44,11 +44,22 @@ def set_deterministic(enabled: bool) -> None:
         torch.backends.cudnn.benchmark = not enabled
 
 
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU multiplies bfloat16 in hardware (AMX tiles or AVX512-BF16). Elsewhere bf16
+    autocast emulates the products and is no faster than float32, so ``train.amp: auto`` keeps float32."""
+    cpu = getattr(torch, "cpu", None)
+    try:
+        return bool(cpu._is_amx_tile_supported() or cpu._is_avx512_bf16_supported())
+    except AttributeError:  # a torch without these probes
+        return False
+
+
 class Amp:
     """Mixed precision: ``none``, ``bf16`` (CPU or CUDA) or ``fp16`` (CUDA, with a GradScaler).
 
     Args:
-        mode: ``none`` | ``bf16`` | ``fp16`` | ``auto`` (fp16 on CUDA, none on CPU).
+        mode: ``none`` | ``bf16`` | ``fp16`` | ``auto`` (fp16 on CUDA; on CPU bf16 where the cores multiply
+            bfloat16 natively (AMX or AVX512-BF16), else none).
         device: the training device.
     """
 
@@ -59,7 +70,7 @@ class Amp:
         if mode not in self.MODES:
             raise ConfigError(f"train.amp must be one of {self.MODES}, got {mode!r}")
         if mode == "auto":
-            mode = "fp16" if device.type == "cuda" else "none"
+            mode = "fp16" if device.type == "cuda" else ("bf16" if cpu_has_native_bf16() else "none")
         if mode == "fp16" and device.type != "cuda":
             raise ConfigError("train.amp=fp16 needs CUDA; on CPU use train.amp=bf16 or none")
         self.mode = mode

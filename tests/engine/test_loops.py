@@ -92,3 +92,25 @@ def test_two_process_gloo_ddp_equals_one_process(tmp_path, subprocess_env, pytho
     state = checkpointing.load(os.path.join(tmp_path / "two", "ckpt-last.pt"))
     assert len(state["rng"]) == 2  # one RNG state per rank for an exact resume
     _same(_weights(tmp_path / "one"), state["model"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "none")])
+def test_amp_auto_on_cpu_follows_native_bf16(monkeypatch, native, expected):
+    """train.amp=auto: bf16 autocast on a CPU that multiplies bf16 in hardware, float32 elsewhere;
+    fp16 needs CUDA whatever the CPU."""
+    from recon.engine import loop
+    from recon.errors import ConfigError
+
+    monkeypatch.setattr(loop, "cpu_has_native_bf16", lambda: native)
+    amp = loop.Amp("auto", torch.device("cpu"))
+    assert amp.mode == expected
+    assert amp.dtype == (torch.bfloat16 if native else None)
+    assert loop.Amp("none", torch.device("cpu")).dtype is None
+    with pytest.raises(ConfigError, match="fp16 needs CUDA"):
+        loop.Amp("fp16", torch.device("cpu"))
+
+
+def test_cpu_has_native_bf16_is_a_bool():
+    from recon.engine.loop import cpu_has_native_bf16
+
+    assert isinstance(cpu_has_native_bf16(), bool)
