@@ -2,8 +2,9 @@
 
 Module and attribute names follow the official ``qizekun/ReCon`` / ``Pang-Yatian/Point-MAE``
 code so that ``state_dict()`` keys (and their order) equal the released checkpoints'
-(docs/official.md §4, §12). Attention runs through ``F.scaled_dot_product_attention``; the
-explicit softmax path is taken only when attention maps are asked for.
+(docs/official.md §4, §12). Attention runs through ``F.scaled_dot_product_attention`` on CUDA and for
+long CPU sequences; short CPU sequences, and any call that asks for the attention maps, take the explicit
+``softmax(q·kᵀ·scale)·v`` products (docs/speed.md).
 """
 
 from __future__ import annotations
@@ -108,8 +109,9 @@ def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
 
 
 # Largest L * Lk for which CPU attention materialises the (B, H, L, Lk) map: at ReCon's token counts
-# (128-256) CPU flash attention's backward is the slower kernel (3x in bfloat16 on AMX, where the
-# explicit products are matmuls; benchmarks/RESULTS.md); beyond this the map's memory matters more.
+# (128-256) CPU flash attention is the slower kernel, its backward above all (forward+backward 4x slower
+# in bfloat16 on AMX, where the explicit products are AMX matmuls, 1.2x in float32; benchmarks/RESULTS.md);
+# beyond this the map's memory matters more.
 _CPU_EXPLICIT_MAX = 256 * 256
 
 
