@@ -8,7 +8,7 @@
 ``--engine`` times the finetune loop's own step instead: ``recon.engine.train_finetune.classification_step``
 (FPS of ``--point-all`` input points, the random ``--npoints`` subset, the rotation, cross-entropy),
 ``recon.engine.optim.build_optimizer`` (``--optimizer`` as ``optimizer.impl``; ``auto`` = fused) and,
-for the compiled rows, ``recon.compile.compile_model`` as ``train.compile: true`` uses it.
+the compiled rows (with or without ``--engine``) use ``recon.compile.compile_model`` as ``train.compile: true`` does.
 
 Each row: one model at one thread count, run three ways: ``official`` (the released code's layout and
 CPU-default AdamW re-expressed on recon's modules, benchmarks/_official_form.py: the official code itself
@@ -181,13 +181,10 @@ def measure(name: str, mode: str, threads: int, batch: int, npoints: int, steps:
         opt, step = _optimizer(model, optimizer), _plain_step(amp)
     run = model
     compile_s = 0.0
-    if mode == "compiled":
-        if engine:
-            from recon.compile import compile_model
+    if mode == "compiled":  # as train.compile runs it (recon/compile.py: options included)
+        from recon.compile import compile_model
 
-            run = compile_model(model, fullgraph=True)
-        else:
-            run = torch.compile(model, fullgraph=True)
+        run = compile_model(model, fullgraph=True)
         t0 = time.perf_counter()
         step(run, opt, data)
         compile_s = time.perf_counter() - t0
