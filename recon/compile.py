@@ -17,18 +17,6 @@ and never again in later epochs.
 
 The first compiled call (tracing and code generation) is timed and logged once through the
 ``recon`` logger (or the run logger passed in).
-
-Low precision (``train.amp``): inductor is asked to round bf16/fp16 intermediates where eager does
-(``emulate_precision_casts``). Without it a fused kernel keeps them in float32, so a value the
-backward recomputes differs from the one the forward's ``amax`` kept; amax's backward then finds no
-element equal to the maximum, divides by a tie count of 0, and every gradient upstream of the
-pooling becomes NaN (seen on the classifier's max over local tokens under bf16 autocast on CPU;
-upstream pytorch/pytorch#186799, #151352). float32 and float64 kernels are unaffected.
-
-Randomness: compiled graphs draw dropout and the pretraining masks from inductor's own generator
-(seeded from torch's), so they follow the same law as eager but not the same draws for a seed;
-``torch._inductor.config.fallback_random = True`` makes them draw as eager does. A ``generator=``
-passed to a pretraining model's forward is not traceable (a graph break, an error with fullgraph).
 """
 
 from __future__ import annotations
@@ -77,8 +65,7 @@ def compile_model(model: torch.nn.Module, fullgraph: bool = True, dynamic: bool 
     """
     if getattr(model, "_recon_compiled", False):
         return model
-    compiled = torch.compile(model.forward, fullgraph=fullgraph, dynamic=dynamic,
-                             options={"emulate_precision_casts": True})
+    compiled = torch.compile(model.forward, fullgraph=fullgraph, dynamic=dynamic)
     state = {"first": True}
     say = logger.info if logger is not None else _log.info
 

@@ -128,15 +128,10 @@ def test_partseg(cfg, ckpt: str, sampling: str | None = None) -> dict:
         raise ConfigError("recon test needs --ckpt PATH (a part-seg checkpoint)")
     cfg.pretrained = ckpt
     sampling = sampling or cfg.eval.get("sampling") or PROTOCOLS[str(cfg.eval.get("protocol", "honest"))][2]
-    from recon.compile import compile_model, compile_options
-
     model = partseg_model(cfg)
     device = torch.device("cuda" if str(cfg.get("device", "auto")) in ("auto", "cuda") and torch.cuda.is_available()
                           else "cpu")
     model.to(device)
-    options = compile_options(cfg.get("train"))  # `recon test CONFIG --ckpt P --compile`
-    if options is not None:
-        compile_model(model, **options)
     test_set = partseg_dataset(cfg.data, "test", sampling)
     bs = 1 if sampling == "full" else int(cfg.eval.get("batch_size", 32))
     metrics = _evaluator(model, eval_loader(test_set, bs), device)
@@ -159,19 +154,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="continue from PATH, or from <output_dir>/ckpt-last.pt")
     p.add_argument("--out", help="output folder (sets output_dir)")
     p.add_argument("--no-png", action="store_true", help="skip predictions.png")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model (sets train.compile=true)")
     p.set_defaults(_run=run)
     return p
 
 
 def run(config: str | None = None, overrides=(), synthetic: bool = False, pretrained: str | None = None,
-        resume: str | None = None, out: str | None = None, no_png: bool = False, compile: bool = False) -> dict:
+        resume: str | None = None, out: str | None = None, no_png: bool = False) -> dict:
     """``recon partseg`` from the command's arguments (``recon partseg --synthetic key=value`` has no CONFIG)."""
-    from ._args import with_compile
-
     overrides = list(overrides)
     if config is not None and "=" in config:
         config, overrides = None, [config] + overrides
-    overrides = with_compile(overrides, compile)
     return run_partseg(config, overrides, synthetic=synthetic, pretrained=pretrained, resume=resume, out=out,
                        png=not no_png)

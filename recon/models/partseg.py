@@ -75,12 +75,7 @@ def category_one_hot(category: torch.Tensor, num_categories: int, batch: int) ->
     ids = category.reshape(-1)
     if ids.numel() != batch:
         raise ValueError(f"category must hold one class id per cloud ({batch}), got shape {tuple(category.shape)}")
-    if torch.compiler.is_compiling():
-        # reading the ids on the host would be a data-dependent graph break (fullgraph=True fails);
-        # the compiled graph checks them itself (RuntimeError, a device-side assert on CUDA)
-        torch._assert_async(((ids >= 0) & (ids < num_categories)).all(),
-                            f"category ids must be in [0, {num_categories})")
-    elif ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= num_categories):
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= num_categories):
         raise ValueError(f"category ids must be in [0, {num_categories}), got {ids.tolist()}")
     return F.one_hot(ids.long(), num_categories).float()
 

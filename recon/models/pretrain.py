@@ -165,13 +165,6 @@ class MaskedPretrainModel(nn.Module, metaclass=abc.ABCMeta):
         target = gather_points(neighborhood.reshape(B, -1, S * 3), mask_idx).reshape(B * M, S, 3)
         return pred, target, extras, (center, vis_idx, mask_idx)
 
-    def _recon_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The Chamfer loss of the predicted groups, in the groups' dtype."""
-        # under autocast the Conv1d head predicts in bf16/fp16 while the target groups stay in the
-        # model's dtype; the Chamfer ops refuse mixed dtypes, and the squared distances of a
-        # reconstruction loss want full precision anyway
-        return self.loss_recon_fn(pred.to(target.dtype), target)
-
     @torch.no_grad()
     def reconstruct(self, points: torch.Tensor, generator: torch.Generator | None = None) -> dict:
         """Predicted masked groups for visualisation.
@@ -233,7 +226,7 @@ class ReConPretrain(MaskedPretrainModel):
         if self.smc and text is None:
             raise ValueError("this model has smc=True: forward needs text= (the raw category string per sample)")
         pred, target, q, _ = self._masked_forward(points, generator)
-        out = {"loss_recon": self._recon_loss(pred, target)}
+        out = {"loss_recon": self.loss_recon_fn(pred, target)}
         loss = out["loss_recon"]
         if img_feat is not None:
             self._check_feat(img_feat, self.img_proj, "img_feat", B)
@@ -269,7 +262,7 @@ class PointMAEPretrain(MaskedPretrainModel):
 
     def forward(self, points, img_feat=None, text_feat=None, text=None, generator=None) -> dict:
         pred, target, _, _ = self._masked_forward(points, generator)
-        loss = self._recon_loss(pred, target)
+        loss = self.loss_recon_fn(pred, target)
         return {"loss": loss, "loss_recon": loss}
 
 
