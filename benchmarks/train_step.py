@@ -18,7 +18,8 @@ over ``--steps`` timed steps after ``--warmup`` steps (compilation happens in th
 apart). Eager rows also give the share of the step spent in each part of the model (forward of the
 tokenizer, patch embedding, positional MLP, blocks, head), in backward and in the optimizer step,
 measured with module hooks in a separate pass so the timed steps carry no hook overhead.
-Full run on 2 CPU cores: about 15-25 minutes (4 models x 2 modes x threads); --quick: under a minute.
+Full run on 2 CPU cores: about 50 minutes (4 models x 3 modes x 2 thread counts, cold compiles 2-3 minutes each);
+--quick: under a minute.
 
 It imports the INSTALLED recon (build it with ``pip install --no-build-isolation .``) and refuses to time
 the pure-PyTorch fallback ops.
